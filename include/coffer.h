@@ -1,0 +1,549 @@
+/*
+ * coffer.h - native, file-based secrets management for C programs.
+ *
+ * This is the one public header of libcoffer. Everything not declared here
+ * is internal and hidden (the library is built with -fvisibility=hidden).
+ *
+ * Invariants that hold for the whole API:
+ *
+ *  - Functions that can fail return an int: 0 on success, a negative
+ *    COFFER_E* code on failure. When an error struct is passed (it may be
+ *    NULL), it is filled with the code, a lower-case message, and where it
+ *    applies the file, line and column (1-based; columns count bytes).
+ *    Nothing is allocated on the error path.
+ *  - No message, error struct or diagnostic ever contains a secret value.
+ *    Messages may quote key names and file paths, never values.
+ *  - Every pointer returned by a getter is a borrowed const view. It stays
+ *    valid until its owner (document or snapshot) is released. Functions
+ *    that hand ownership to the caller say "you now own it".
+ *  - Secret bytes live in one arena per document/snapshot, backed by a
+ *    pluggable allocator (locked, never-dumped, wiped memory by default for
+ *    stores). They are wiped before the memory is released, and never moved
+ *    by realloc.
+ */
+#ifndef COFFER_H
+#define COFFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define COFFER_API __attribute__((visibility("default")))
+#define COFFER_WUR __attribute__((warn_unused_result))
+#else
+#define COFFER_API
+#define COFFER_WUR
+#endif
+
+#define COFFER_VERSION_STRING "0.1.0"
+#define COFFER_VERSION_MAJOR 0
+#define COFFER_VERSION_MINOR 1
+
+/* Version of the library actually linked. */
+COFFER_API const char *coffer_version(void);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+
+enum coffer_status {
+    COFFER_OK = 0,
+    COFFER_EINVAL = -1,    /* misuse: bad argument, bad path syntax */
+    COFFER_ENOMEM = -2,    /* out of memory */
+    COFFER_ESYNTAX = -3,   /* invalid TOML (file, line and column set) */
+    COFFER_ELIMIT = -4,    /* a configured limit was exceeded */
+    COFFER_EIO = -5,       /* a source exists but cannot be read */
+    COFFER_ENOSECRETS = -6, /* no source exists at all */
+    COFFER_ENOKEY = -7,    /* key or path not found */
+    COFFER_ETYPE = -8,     /* value has another type than asked for */
+    COFFER_EPERM = -9,     /* a source is refused for its permissions/owner */
+    COFFER_ELAYOUT = -10,  /* a secrets directory has an invalid layout */
+    COFFER_ELOCK = -11,    /* memory could not be locked (strict mode) */
+    COFFER_ECONFIG = -12,  /* invalid configuration ([secrets] files ...) */
+    COFFER_ESYS = -13      /* other system error (errno in sys_errno) */
+};
+
+#define COFFER_ERROR_MESSAGE_MAX 256
+#define COFFER_ERROR_PATH_MAX 4096
+
+typedef struct coffer_error {
+    int code;                              /* a COFFER_E* value, 0 if none */
+    int sys_errno;                         /* errno behind it, or 0 */
+    unsigned line;                         /* 1-based, 0 if not applicable */
+    unsigned column;                       /* 1-based byte column, or 0 */
+    char file[COFFER_ERROR_PATH_MAX];      /* source path, or "" */
+    char message[COFFER_ERROR_MESSAGE_MAX]; /* lower-case, no full stop */
+} coffer_error;
+
+/* Static, lower-case description of a status code ("key not found"). */
+COFFER_API const char *coffer_strerror(int code);
+
+/* Formats "FILE:LINE:COL: MESSAGE" (parts that are unset are left out)
+ * into buf of size n; returns buf. */
+COFFER_API const char *coffer_error_format(const coffer_error *err,
+                                           char *buf, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Memory
+ *
+ * An allocator backs arenas. alloc returns size bytes (NULL on failure);
+ * release gets the same pointer and size, and must not assume the bytes
+ * were wiped (the arena wipes them before calling it).
+ * ------------------------------------------------------------------------ */
+
+typedef struct coffer_allocator {
+    void *(*alloc)(void *ctx, size_t size);
+    void (*release)(void *ctx, void *ptr, size_t size);
+    void *ctx;
+} coffer_allocator;
+
+/* malloc/free, wiping before free. Fast; no locking. */
+COFFER_API const coffer_allocator *coffer_allocator_plain(void);
+
+/* libsodium guarded pages: mlock'ed, MADV_DONTDUMP, guard pages, canary,
+ * wiped on release. If locking fails, the memory is still used and
+ * coffer_memory_lock_failed() turns true. */
+COFFER_API const coffer_allocator *coffer_allocator_secure(void);
+
+/* True once any secure allocation could not be locked (RLIMIT_MEMLOCK). */
+COFFER_API bool coffer_memory_lock_failed(void);
+
+/* Wipes n bytes at p (never optimised away). */
+COFFER_API void coffer_memzero(void *p, size_t n);
+
+/* Constant-time comparison of two byte strings (time depends only on the
+ * lengths). Returns true when equal. */
+COFFER_API bool coffer_equal_ct(const void *a, size_t alen,
+                                const void *b, size_t blen);
+
+/* ------------------------------------------------------------------------
+ * TOML documents and values
+ *
+ * A parsed document is an immutable tree. Tables keep their keys in order
+ * of first definition; large tables are indexed by hash (O(1) lookup).
+ * Every value records the line and byte column where it was defined.
+ * ------------------------------------------------------------------------ */
+
+typedef enum coffer_type {
+    COFFER_TYPE_NONE = 0,
+    COFFER_TYPE_STRING,
+    COFFER_TYPE_INTEGER,
+    COFFER_TYPE_FLOAT,
+    COFFER_TYPE_BOOL,
+    COFFER_TYPE_DATETIME,        /* offset date-time */
+    COFFER_TYPE_DATETIME_LOCAL,  /* local date-time */
+    COFFER_TYPE_DATE_LOCAL,      /* local date */
+    COFFER_TYPE_TIME_LOCAL,      /* local time */
+    COFFER_TYPE_ARRAY,
+    COFFER_TYPE_TABLE
+} coffer_type;
+
+/* Static lower-case name: "string", "integer", "float", "bool",
+ * "datetime", "datetime-local", "date-local", "time-local", "array",
+ * "table" (the toml-test names). */
+COFFER_API const char *coffer_type_name(coffer_type t);
+
+/* A date, a time, or both. Fields that the kind does not have are 0. */
+typedef struct coffer_datetime {
+    int16_t year;          /* 0..9999 */
+    uint8_t month, day;    /* 1..12, 1..31 */
+    uint8_t hour, minute, second; /* 0..23, 0..59, 0..60 (leap second) */
+    uint32_t nanosecond;   /* 0..999999999 (digits past 9 are truncated) */
+    int16_t offset_minutes; /* for COFFER_TYPE_DATETIME; 0 for Z */
+    uint8_t offset_is_z;   /* written as Z (or z) rather than +00:00 */
+    uint8_t precision;     /* number of fractional-second digits written */
+} coffer_datetime;
+
+typedef struct coffer_value coffer_value; /* opaque, owned by its document */
+typedef struct coffer_doc coffer_doc;     /* a parsed document */
+
+typedef struct coffer_parse_options {
+    size_t max_input;   /* bytes; 0 means the default 64 MiB */
+    unsigned max_depth; /* nesting of arrays/inline tables; 0: default 512 */
+    size_t max_key;     /* bytes in one key; 0 means the default 4096 */
+    const coffer_allocator *allocator; /* NULL: coffer_allocator_plain() */
+} coffer_parse_options;
+
+/* Parses len bytes of TOML 1.0 text (a leading UTF-8 BOM is allowed).
+ * The text is copied; the document owns all its memory.
+ * On success *out is a document you now own (free with coffer_doc_free).
+ * On failure *out is NULL and err has the line and column. */
+COFFER_API COFFER_WUR int coffer_toml_parse(const char *text, size_t len,
+                                            const coffer_parse_options *opt,
+                                            coffer_doc **out,
+                                            coffer_error *err);
+
+/* Like coffer_toml_parse, but takes ownership of buf, a block of bufsize
+ * bytes obtained from opt->allocator (or the plain allocator) holding len
+ * bytes of text (len < bufsize). The parser decodes strings in place, so no
+ * secret byte is copied. buf is released with the document, or on failure. */
+COFFER_API COFFER_WUR int coffer_toml_parse_owned(char *buf, size_t len,
+                                                  size_t bufsize,
+                                                  const coffer_parse_options *opt,
+                                                  coffer_doc **out,
+                                                  coffer_error *err);
+
+/* Wipes and releases a document. NULL is a no-op. */
+COFFER_API void coffer_doc_free(coffer_doc *doc);
+
+/* Root table of a document. */
+COFFER_API const coffer_value *coffer_doc_root(const coffer_doc *doc);
+
+/* Bytes of memory the document holds (arena total), for measurements. */
+COFFER_API size_t coffer_doc_memory(const coffer_doc *doc);
+
+COFFER_API coffer_type coffer_value_type(const coffer_value *v);
+COFFER_API unsigned coffer_value_line(const coffer_value *v);
+COFFER_API unsigned coffer_value_column(const coffer_value *v);
+
+/* Typed reads. Each returns 0, or COFFER_ETYPE if v has another type
+ * (COFFER_EINVAL if v is NULL). Strings are NUL-terminated and may contain
+ * NUL bytes (len says how many bytes there are); len may be NULL. */
+COFFER_API int coffer_value_string(const coffer_value *v, const char **s,
+                                   size_t *len);
+COFFER_API int coffer_value_int(const coffer_value *v, int64_t *out);
+COFFER_API int coffer_value_double(const coffer_value *v, double *out);
+COFFER_API int coffer_value_bool(const coffer_value *v, bool *out);
+/* Any of the four date/time kinds. */
+COFFER_API int coffer_value_datetime(const coffer_value *v,
+                                     coffer_datetime *out);
+
+/* Tables: members in order of first definition. */
+COFFER_API size_t coffer_table_count(const coffer_value *t);
+/* i-th member; its key (NUL-terminated, length in *keylen) in *key. */
+COFFER_API const coffer_value *coffer_table_at(const coffer_value *t,
+                                               size_t i, const char **key,
+                                               size_t *keylen);
+/* Member by exact key (not a path); NULL if absent or t is no table. */
+COFFER_API const coffer_value *coffer_table_get(const coffer_value *t,
+                                                const char *key,
+                                                size_t keylen);
+
+/* Arrays. */
+COFFER_API size_t coffer_array_count(const coffer_value *a);
+COFFER_API const coffer_value *coffer_array_at(const coffer_value *a,
+                                               size_t i);
+
+/* Follows a path in TOML key syntax from v: dotted bare or quoted keys,
+ * plus [N] for array elements: a.b."c.d", servers[0].host.
+ * Returns 0 and sets *out, COFFER_ENOKEY if a step is missing (err names
+ * the longest existing prefix), or COFFER_EINVAL for a malformed path. */
+COFFER_API int coffer_value_seek(const coffer_value *v, const char *path,
+                                 const coffer_value **out, coffer_error *err);
+
+/* ------------------------------------------------------------------------
+ * Formatting values
+ * ------------------------------------------------------------------------ */
+
+typedef enum coffer_format {
+    COFFER_FORMAT_TEXT = 0, /* strings raw; other scalars as TOML; containers as JSON */
+    COFFER_FORMAT_TOML,     /* TOML value syntax; tables as TOML documents */
+    COFFER_FORMAT_JSON      /* plain JSON, members in definition order */
+} coffer_format;
+
+/* Formats v into buf of size n (NUL-terminated when n > 0). Returns the
+ * length the full output needs (excluding the NUL), like snprintf, or a
+ * negative COFFER_E* code. The output may hold secret values: put it in
+ * secure memory (coffer_secbuf) and wipe it. */
+COFFER_API long coffer_value_format(const coffer_value *v, coffer_format fmt,
+                                    char *buf, size_t n);
+
+/* Writes d as Python's str(float) would: shortest text that reads back to
+ * the same double ("0.1", "1.0", "1e+20", "inf", "-inf", "nan"). buf should
+ * hold 32 bytes. Returns the length. */
+COFFER_API int coffer_format_double(double d, char *buf, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Secure buffers: growable byte buffers in locked, never-dumped memory,
+ * for formatted secret output. Growth copies into a new secure block and
+ * wipes the old one (no realloc).
+ * ------------------------------------------------------------------------ */
+
+typedef struct coffer_secbuf {
+    char *data;   /* NUL-terminated */
+    size_t len;
+    size_t cap;
+} coffer_secbuf;
+
+COFFER_API int coffer_secbuf_reserve(coffer_secbuf *b, size_t extra);
+COFFER_API int coffer_secbuf_append(coffer_secbuf *b, const void *p, size_t n);
+/* Wipes and frees; the struct is reset to empty. */
+COFFER_API void coffer_secbuf_release(coffer_secbuf *b);
+
+/* ------------------------------------------------------------------------
+ * Sources
+ *
+ * A store reads an ordered list of sources; later sources override earlier
+ * ones key by key at the root (a root-level table is replaced whole).
+ * ------------------------------------------------------------------------ */
+
+typedef enum coffer_source_kind {
+    COFFER_SOURCE_FILE = 0, /* a TOML file */
+    COFFER_SOURCE_DIR,      /* Kubernetes-style directory: dir/key/... */
+    COFFER_SOURCE_FLAT,     /* flat credentials dir: each file a root key */
+    COFFER_SOURCE_TEXT,     /* TOML text held in memory */
+    COFFER_SOURCE_AUTO      /* a path: a directory is DIR, anything else FILE;
+                               a "flat:" prefix selects FLAT */
+} coffer_source_kind;
+
+/* Static name: "file", "dir", "flat", "text", "auto". */
+COFFER_API const char *coffer_source_kind_name(coffer_source_kind k);
+
+/* ------------------------------------------------------------------------
+ * Stores and snapshots
+ *
+ * A store is opened with no I/O. The first access loads every source into
+ * an immutable, reference-counted snapshot; later accesses reuse it. A
+ * watched store (coffer_store_watch) swaps in a new snapshot after each
+ * change; readers holding the old one keep a consistent view until they
+ * release it.
+ *
+ * Thread safety: every function on a store and on snapshots may be called
+ * from any number of threads at once, except coffer_store_close.
+ * ------------------------------------------------------------------------ */
+
+typedef struct coffer_store coffer_store;
+typedef struct coffer_snapshot coffer_snapshot;
+
+/* Diagnostics: one warning (never holding a value) per call. */
+typedef void (*coffer_diag_fn)(void *ctx, const char *file,
+                               const char *message);
+
+enum coffer_store_flags {
+    /* Refuse secrets files readable by group or others (as for ssh keys).
+     * Also set by COFFER_STRICT=1 in the environment. */
+    COFFER_STORE_STRICT_PERMS = 1u << 0,
+    /* Fail with COFFER_ELOCK if secret memory cannot be locked. */
+    COFFER_STORE_REQUIRE_LOCK = 1u << 1,
+    /* Use the plain allocator instead of locked memory (tests, benches). */
+    COFFER_STORE_PLAIN_MEMORY = 1u << 2,
+    /* Do not add $CREDENTIALS_DIRECTORY and $COFFER_SECRETS as sources. */
+    COFFER_STORE_NO_ENV_SOURCES = 1u << 3
+};
+
+typedef struct coffer_store_options {
+    /* Explicit source paths (kind AUTO), lowest precedence first. NULL or
+     * count 0: COFFER_SECRETS_FILES (':'-separated) if set, else
+     * [secrets] files from the config files, else the default files
+     * $HOME/.streamlit/secrets.toml and $CWD/.streamlit/secrets.toml. */
+    const char *const *paths;
+    size_t path_count;
+    /* Directory standing for the current working directory (CLI -C);
+     * NULL: getcwd(). Relative paths are resolved against it. */
+    const char *cwd;
+    unsigned flags;                 /* coffer_store_flags */
+    coffer_diag_fn diag;            /* NULL: warnings go to stderr */
+    void *diag_ctx;
+    coffer_parse_options parse;     /* limits; allocator is ignored */
+} coffer_store_options;
+
+/* Opens a store (no I/O). opt may be NULL for all defaults. */
+COFFER_API COFFER_WUR int coffer_store_open(const coffer_store_options *opt,
+                                            coffer_store **out,
+                                            coffer_error *err);
+
+/* Adds TOML text held in memory as the last (highest) source. The text is
+ * copied into secure memory. Must be called before the first access. */
+COFFER_API int coffer_store_add_text(coffer_store *s, const char *name,
+                                     const char *toml, size_t len,
+                                     coffer_error *err);
+
+/* Stops any watch, releases the store's reference to its snapshot and
+ * frees the store. Snapshots still held stay valid until released. */
+COFFER_API void coffer_store_close(coffer_store *s);
+
+/* The process-wide default store, opened from the default sources on
+ * first use (thread-safe). Never NULL unless out of memory. */
+COFFER_API coffer_store *coffer_default_store(void);
+
+/* Loads if not yet loaded and returns the current snapshot with one
+ * reference you now own: release it with coffer_snapshot_release. */
+COFFER_API COFFER_WUR int coffer_store_acquire(coffer_store *s,
+                                               coffer_snapshot **out,
+                                               coffer_error *err);
+
+/* Forces a reload now. On failure the previous snapshot stays current
+ * and the error is returned. */
+COFFER_API int coffer_store_reload(coffer_store *s, coffer_error *err);
+
+COFFER_API coffer_snapshot *coffer_snapshot_retain(coffer_snapshot *snap);
+COFFER_API void coffer_snapshot_release(coffer_snapshot *snap);
+
+/* The merged root table. */
+COFFER_API const coffer_value *coffer_snapshot_root(const coffer_snapshot *snap);
+
+/* Generation number: 1 for the first load, +1 for each swapped-in reload. */
+COFFER_API uint64_t coffer_snapshot_generation(const coffer_snapshot *snap);
+
+/* Looks up a path (see coffer_value_seek). A missing key fails with
+ * COFFER_ENOKEY and a message naming the key, where secrets are looked
+ * for, and the nearest existing key ("did you mean 'db_username'?"). */
+COFFER_API int coffer_snapshot_get(const coffer_snapshot *snap,
+                                   const char *path,
+                                   const coffer_value **out,
+                                   coffer_error *err);
+
+/* Typed lookups: COFFER_ENOKEY if missing, COFFER_ETYPE (message names
+ * the key and both types) on a type mismatch. */
+COFFER_API int coffer_snapshot_get_string(const coffer_snapshot *snap,
+                                          const char *path, const char **s,
+                                          size_t *len, coffer_error *err);
+COFFER_API int coffer_snapshot_get_int(const coffer_snapshot *snap,
+                                       const char *path, int64_t *out,
+                                       coffer_error *err);
+COFFER_API int coffer_snapshot_get_double(const coffer_snapshot *snap,
+                                          const char *path, double *out,
+                                          coffer_error *err);
+COFFER_API int coffer_snapshot_get_bool(const coffer_snapshot *snap,
+                                        const char *path, bool *out,
+                                        coffer_error *err);
+COFFER_API int coffer_snapshot_get_datetime(const coffer_snapshot *snap,
+                                            const char *path,
+                                            coffer_datetime *out,
+                                            coffer_error *err);
+
+/* Provenance of the value at path: the source it came from (the path as
+ * configured; for directory sources the file inside it) and its line
+ * (1 for directory files). Borrowed from the snapshot. */
+COFFER_API int coffer_snapshot_where(const coffer_snapshot *snap,
+                                     const char *path, const char **file,
+                                     unsigned *line, coffer_error *err);
+
+/* Store-level conveniences: acquire, look up, release. The returned view
+ * is borrowed from the store's current snapshot.
+ * WARNING: on a watched store a reload may free that snapshot; hold a
+ * snapshot (coffer_store_acquire) while using values from a watched store. */
+COFFER_API int coffer_store_get(coffer_store *s, const char *path,
+                                const coffer_value **out, coffer_error *err);
+COFFER_API int coffer_store_get_string(coffer_store *s, const char *path,
+                                       const char **str, coffer_error *err);
+
+/* Sources of the store in precedence order (lowest first), including
+ * missing ones. Valid until the store is closed. */
+typedef struct coffer_source_info {
+    const char *path;        /* as configured (absolute); "" for TEXT */
+    const char *name;        /* display name ("$COFFER_SECRETS", path...) */
+    coffer_source_kind kind; /* resolved kind (never AUTO once loaded) */
+    bool found;              /* exists (as of the last load or stat) */
+} coffer_source_info;
+
+COFFER_API size_t coffer_store_source_count(coffer_store *s);
+COFFER_API int coffer_store_source(coffer_store *s, size_t i,
+                                   coffer_source_info *out);
+
+/* ------------------------------------------------------------------------
+ * Sections: a table of scalars as NULL-terminated parallel arrays, ready
+ * for APIs such as PQconnectdbParams(keys, values, 0). Non-string scalars
+ * are formatted as in coffer_value_format(TEXT); nested tables and arrays
+ * are an error (COFFER_ETYPE naming the member).
+ * ------------------------------------------------------------------------ */
+
+typedef struct coffer_section {
+    const char *const *keys;   /* count entries, then NULL */
+    const char *const *values; /* count entries, then NULL */
+    size_t count;
+    void *priv_;               /* secure memory holding the above */
+} coffer_section;
+
+COFFER_API int coffer_snapshot_section(const coffer_snapshot *snap,
+                                       const char *path, coffer_section *out,
+                                       coffer_error *err);
+/* Wipes and frees a section. */
+COFFER_API void coffer_section_release(coffer_section *sec);
+
+/* Calls fn for each member of the table at path (NULL or "" for the root)
+ * in definition order; a non-zero return from fn stops and is returned. */
+typedef int (*coffer_foreach_fn)(void *ctx, const char *key,
+                                 const coffer_value *v);
+COFFER_API int coffer_snapshot_foreach(const coffer_snapshot *snap,
+                                       const char *path, coffer_foreach_fn fn,
+                                       void *ctx, coffer_error *err);
+
+/* ------------------------------------------------------------------------
+ * Environment export
+ *
+ * Root-level strings, integers and floats are exported as environment
+ * variables named after their key (integers in decimal, floats as
+ * coffer_format_double). Booleans, dates/times, arrays and tables are not.
+ * Keys that are empty or contain '=' are skipped.
+ * ------------------------------------------------------------------------ */
+
+enum coffer_export_flags {
+    COFFER_EXPORT_KEEP_EXISTING = 1u << 0 /* do not overwrite set variables */
+};
+
+/* True if the key can be exported (non-empty, no '=', no NUL). */
+COFFER_API bool coffer_env_name_ok(const char *key, size_t len);
+/* True if the key is a portable shell name: [A-Za-z_][A-Za-z0-9_]*. */
+COFFER_API bool coffer_env_name_portable(const char *key, size_t len);
+
+/* Formats the exportable value of v (string/int/float) into a secure
+ * buffer; returns 1 if v is exportable, 0 if not, or a negative code. */
+COFFER_API int coffer_env_value(const coffer_value *v, coffer_secbuf *out);
+
+/* Exports the store's current secrets into this process's environment.
+ * Remembers what it set (in secure memory) so that a later export after a
+ * reload updates changed values and unsets removed keys, and so that
+ * coffer_store_unexport removes exactly what it set. */
+COFFER_API int coffer_store_export(coffer_store *s, unsigned flags,
+                                   coffer_error *err);
+
+/* Unsets each variable coffer set, where it still holds the value coffer
+ * set (compared in constant time). Returns the number unset. */
+COFFER_API int coffer_store_unexport(coffer_store *s);
+
+/* ------------------------------------------------------------------------
+ * Watching (live reload)
+ * ------------------------------------------------------------------------ */
+
+/* Called after a new snapshot is swapped in, with the key paths that were
+ * added, changed or removed (never values). Runs on the thread that
+ * processed the events. */
+typedef void (*coffer_change_fn)(void *ctx, const coffer_snapshot *snap,
+                                 const char *const *added, size_t nadded,
+                                 const char *const *changed, size_t nchanged,
+                                 const char *const *removed, size_t nremoved);
+
+/* Called when a reload fails; the last good snapshot stays current. */
+typedef void (*coffer_reload_error_fn)(void *ctx, const coffer_error *err);
+
+enum coffer_watch_flags {
+    COFFER_WATCH_POLL = 1u << 0,   /* polling even where inotify works */
+    COFFER_WATCH_THREAD = 1u << 1, /* run a helper thread */
+    COFFER_WATCH_EXPORT = 1u << 2  /* re-export env vars after each reload */
+};
+
+typedef struct coffer_watch_options {
+    unsigned flags;           /* coffer_watch_flags */
+    unsigned poll_ms;         /* polling interval; 0: 1000 ms */
+    unsigned debounce_ms;     /* quiet time before a reload; 0: 20 ms */
+    coffer_change_fn on_change;
+    coffer_reload_error_fn on_error;
+    void *ctx;
+} coffer_watch_options;
+
+/* Starts watching every source of s. Without COFFER_WATCH_THREAD, the
+ * caller polls coffer_store_watch_fd() for readability (and at least every
+ * coffer_store_watch_timeout() ms) and then calls
+ * coffer_store_watch_process(). */
+COFFER_API int coffer_store_watch(coffer_store *s,
+                                  const coffer_watch_options *opt,
+                                  coffer_error *err);
+COFFER_API int coffer_store_watch_fd(coffer_store *s);
+/* Milliseconds until the next poll or debounce deadline; -1 for none. */
+COFFER_API int coffer_store_watch_timeout(coffer_store *s);
+/* Handles pending events; reloads if a debounced change is due. Returns 1
+ * if a new snapshot was swapped in, 0 if not, or a negative code. */
+COFFER_API int coffer_store_watch_process(coffer_store *s, coffer_error *err);
+/* Stops watching (joins the helper thread, closes fds). */
+COFFER_API void coffer_store_unwatch(coffer_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COFFER_H */

@@ -1,0 +1,156 @@
+/*
+ * internal.h - shared internals of libcoffer. Not installed.
+ *
+ * Memory model: every document and snapshot owns one coffer_arena. The
+ * arena takes chunks from a coffer_allocator and hands out bump-allocated
+ * pieces; nothing is freed piecewise except container blocks, which go to
+ * per-size free lists inside the same arena for reuse. coffer_arena_release
+ * wipes every chunk, then releases it. No secret byte ever leaves the arena
+ * through realloc.
+ *
+ * Tree model: a value is a 32-byte coffer_value node. Table members and
+ * array elements are stored contiguously as nodes in a coffer_container
+ * (key and keylen are set for table members, NULL/0 for array elements).
+ * Strings are decoded in place in the source buffer (decoding only ever
+ * shrinks) and NUL-terminated there, so string values and keys point into
+ * the document's own copy of the text.
+ */
+#ifndef COFFER_INTERNAL_H
+#define COFFER_INTERNAL_H
+
+#include "coffer.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define COFFER_INTERNAL __attribute__((visibility("hidden")))
+#define COFFER_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define COFFER_LIKELY(x) __builtin_expect(!!(x), 1)
+#define COFFER_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define COFFER_INTERNAL
+#define COFFER_PRINTF(a, b)
+#define COFFER_LIKELY(x) (x)
+#define COFFER_UNLIKELY(x) (x)
+#endif
+
+/* ---------------------------------------------------------------- arena */
+
+typedef struct coffer_chunk coffer_chunk;
+
+typedef struct coffer_arena {
+    const coffer_allocator *allocator;
+    coffer_chunk *chunks;   /* newest first */
+    char *cur;              /* bump pointer in the newest chunk */
+    char *end;
+    size_t total;           /* bytes taken from the allocator */
+    size_t next_chunk;      /* size of the next chunk */
+    void *free_lists[32];   /* container blocks by power-of-two class */
+} coffer_arena;
+
+COFFER_INTERNAL void coffer_arena_init(coffer_arena *a,
+                                       const coffer_allocator *alloc,
+                                       size_t first_chunk);
+/* Wipes and releases every chunk; the arena is empty afterwards. */
+COFFER_INTERNAL void coffer_arena_release(coffer_arena *a);
+/* size bytes aligned to 8; NULL when the allocator fails. */
+COFFER_INTERNAL void *coffer_arena_alloc(coffer_arena *a, size_t size);
+/* Takes a block of exactly size bytes as its own chunk (for large input
+ * buffers); the pointer is released with the arena. NULL on failure. */
+COFFER_INTERNAL void *coffer_arena_alloc_big(coffer_arena *a, size_t size);
+/* Adopts a block obtained from a->allocator as a chunk of the arena. */
+COFFER_INTERNAL int coffer_arena_adopt(coffer_arena *a, void *block,
+                                       size_t size);
+/* Blocks of 2^cls bytes (cls >= 4) with reuse through free lists. */
+COFFER_INTERNAL void *coffer_arena_block(coffer_arena *a, unsigned cls);
+COFFER_INTERNAL void coffer_arena_unblock(coffer_arena *a, void *p,
+                                          unsigned cls);
+COFFER_INTERNAL char *coffer_arena_strndup(coffer_arena *a, const char *s,
+                                           size_t n);
+
+/* ----------------------------------------------------------------- tree */
+
+typedef struct coffer_container coffer_container;
+
+/* Node flags (parse-time bookkeeping, kept for checks and printing). */
+enum {
+    COFFER_NF_DEFINED = 1u << 0,  /* table defined by a [header] */
+    COFFER_NF_IMPLICIT = 1u << 1, /* table created implicitly by a path */
+    COFFER_NF_DOTTED = 1u << 2,   /* table created/extended by dotted keys */
+    COFFER_NF_INLINE = 1u << 3,   /* inline table or array literal: sealed */
+    COFFER_NF_AOT = 1u << 4,      /* array of tables from [[header]] */
+    COFFER_NF_NEGZERO = 1u << 5   /* reserved */
+};
+
+struct coffer_value {
+    const char *key;   /* member key (NUL-terminated), NULL for elements */
+    uint16_t keylen;
+    uint8_t type;      /* coffer_type */
+    uint8_t flags;     /* COFFER_NF_* */
+    uint32_t len;      /* string length in bytes */
+    uint32_t line;
+    uint32_t col;
+    union {
+        const char *s;             /* string (NUL-terminated) */
+        int64_t i;
+        double f;
+        int b;
+        coffer_datetime *dt;       /* in the arena */
+        coffer_container *c;       /* array or table */
+    } u;
+};
+
+struct coffer_container {
+    coffer_value *items; /* contiguous; block from coffer_arena_block */
+    uint32_t count;
+    uint32_t cap;        /* power of two */
+    uint32_t *index;     /* hash slots (item index + 1, 0 empty), or NULL */
+    uint32_t index_mask; /* slots - 1 */
+};
+
+struct coffer_doc {
+    coffer_arena arena;
+    coffer_value root;   /* type TABLE */
+    char *text;          /* the (in-place decoded) source text */
+    size_t text_len;
+};
+
+/* Hash of a key (used by table indexes). */
+COFFER_INTERNAL uint32_t coffer_hash(const char *s, size_t n);
+
+/* Table lookup by exact key; NULL if absent. */
+COFFER_INTERNAL coffer_value *coffer_table_find(const coffer_container *c,
+                                                const char *key, size_t n);
+/* Appends a member (or element, key NULL) and returns the new node,
+ * zeroed apart from key/keylen; NULL when out of memory. Maintains the
+ * hash index of tables with more than 8 members. */
+COFFER_INTERNAL coffer_value *coffer_container_push(coffer_arena *a,
+                                                    coffer_container *c,
+                                                    const char *key,
+                                                    size_t keylen);
+
+/* Parses the path syntax of coffer_value_seek into its parts: calls fn for
+ * each step (key with length, or index >= 0 with key NULL). Returns 0 or
+ * COFFER_EINVAL (err set). Used by seek and by the store's suggestions. */
+typedef int (*coffer_path_step_fn)(void *ctx, const char *key, size_t n,
+                                   long index);
+COFFER_INTERNAL int coffer_path_walk(const char *path, coffer_path_step_fn fn,
+                                     void *ctx, coffer_error *err);
+
+/* --------------------------------------------------------------- errors */
+
+/* Sets err (if not NULL) and returns code. file may be NULL. */
+COFFER_INTERNAL int coffer_error_set(coffer_error *err, int code,
+                                     const char *file, unsigned line,
+                                     unsigned col, const char *fmt, ...)
+    COFFER_PRINTF(6, 7);
+COFFER_INTERNAL void coffer_error_clear(coffer_error *err);
+
+/* ------------------------------------------------------------ utilities */
+
+/* Python-style shortest float text (see coffer_format_double). */
+COFFER_INTERNAL int coffer_fmt_double(double d, char *buf, size_t n);
+
+#endif /* COFFER_INTERNAL_H */

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -249,7 +250,15 @@ typedef enum coffer_format {
 /* Formats v into buf of size n (NUL-terminated when n > 0). Returns the
  * length the full output needs (excluding the NUL), like snprintf, or a
  * negative COFFER_E* code. The output may hold secret values: put it in
- * secure memory (coffer_secbuf) and wipe it. */
+ * secure memory (coffer_secbuf) and wipe it.
+ * Details: TEXT writes a string's bytes raw (NUL bytes included; the return
+ * value counts them). Floats are written as coffer_format_double. TOML
+ * strings are basic strings with escapes; a table is written as a document
+ * that reads back to the same tree, key order included. JSON has no
+ * inf/nan: those floats are written as the strings "inf", "-inf", "nan";
+ * date-times are JSON strings in their TOML form. Bytes that are not valid
+ * UTF-8 are written as \uFFFD in TOML and JSON. Nesting deeper than 4096
+ * levels fails with COFFER_ELIMIT. */
 COFFER_API long coffer_value_format(const coffer_value *v, coffer_format fmt,
                                     char *buf, size_t n);
 
@@ -436,6 +445,48 @@ COFFER_API size_t coffer_store_source_count(coffer_store *s);
 COFFER_API int coffer_store_source(coffer_store *s, size_t i,
                                    coffer_source_info *out);
 
+/* Root keys that a later source shadowed: how many, and entry i (key, the
+ * winning source's name and the shadowed one's). A key defined in three
+ * sources gives two entries. Borrowed from the snapshot. Returns 0, or
+ * COFFER_EINVAL if i is out of range. */
+COFFER_API size_t coffer_snapshot_shadow_count(const coffer_snapshot *snap);
+COFFER_API int coffer_snapshot_shadow(const coffer_snapshot *snap, size_t i,
+                                      const char **key,
+                                      const char **winner_file,
+                                      const char **shadowed_file);
+
+/* Validates every source of the store independently, without stopping at
+ * the first problem, and reports each finding (never a value) through
+ * finding(ctx, severity, file, message), severity 0 info, 1 warning,
+ * 2 error: TOML errors ("line L, column C: msg"), unreadable or
+ * non-regular files, permissions (group/other-writable or foreign owner:
+ * error; group/other-readable: warning, error in strict mode), directory
+ * layout errors, invalid [secrets] files configuration, root keys that
+ * cannot be exported (warning) or are not portable shell names (warning),
+ * root keys shadowed between sources (info), missing sources (info).
+ * Returns the number of error findings (>= 0), or COFFER_ENOSECRETS when
+ * no source exists at all, COFFER_ECONFIG for an invalid configuration
+ * (both also reported as findings), or COFFER_ENOMEM. Does not change the
+ * store's current snapshot. */
+typedef void (*coffer_check_fn)(void *ctx, int severity, const char *file,
+                                const char *message);
+COFFER_API int coffer_store_check(coffer_store *s, coffer_check_fn finding,
+                                  void *ctx);
+
+/* ------------------------------------------------------------------------
+ * Files
+ * ------------------------------------------------------------------------ */
+
+/* Writes len bytes to path atomically: a temporary file in the same
+ * directory (created O_EXCL with mode 0600), write, fchmod to mode, fsync,
+ * rename over path, fsync of the directory. A crash leaves either the old
+ * file or the new one, never a truncated file. Replaces an existing file:
+ * callers that must not overwrite check first.
+ * Returns 0 or COFFER_ESYS (err names the path, sys_errno set). */
+COFFER_API int coffer_file_write_atomic(const char *path, const void *data,
+                                        size_t len, mode_t mode,
+                                        coffer_error *err);
+
 /* ------------------------------------------------------------------------
  * Sections: a table of scalars as NULL-terminated parallel arrays, ready
  * for APIs such as PQconnectdbParams(keys, values, 0). Non-string scalars
@@ -489,7 +540,9 @@ COFFER_API int coffer_env_value(const coffer_value *v, coffer_secbuf *out);
 /* Exports the store's current secrets into this process's environment.
  * Remembers what it set (in secure memory) so that a later export after a
  * reload updates changed values and unsets removed keys, and so that
- * coffer_store_unexport removes exactly what it set. */
+ * coffer_store_unexport removes exactly what it set. The variables are set
+ * with putenv on strings in that locked record, so libc holds no plain
+ * copy; closing the store turns the ones still set into ordinary copies. */
 COFFER_API int coffer_store_export(coffer_store *s, unsigned flags,
                                    coffer_error *err);
 
@@ -503,7 +556,9 @@ COFFER_API int coffer_store_unexport(coffer_store *s);
 
 /* Called after a new snapshot is swapped in, with the key paths that were
  * added, changed or removed (never values). Runs on the thread that
- * processed the events. */
+ * processed the events, with the watch's lock held.
+ * WARNING: do not call coffer_store_unwatch, coffer_store_close or
+ * coffer_store_watch_process from a watch callback (it would deadlock). */
 typedef void (*coffer_change_fn)(void *ctx, const coffer_snapshot *snap,
                                  const char *const *added, size_t nadded,
                                  const char *const *changed, size_t nchanged,
@@ -521,24 +576,39 @@ enum coffer_watch_flags {
 typedef struct coffer_watch_options {
     unsigned flags;           /* coffer_watch_flags */
     unsigned poll_ms;         /* polling interval; 0: 1000 ms */
-    unsigned debounce_ms;     /* quiet time before a reload; 0: 20 ms */
+    unsigned debounce_ms;     /* quiet time before a reload; 0: 20 ms.
+                                 After an event that completes a write (a
+                                 rename into place, a writer closing the
+                                 file) only debounce_ms / 10, rounded up */
     coffer_change_fn on_change;
     coffer_reload_error_fn on_error;
     void *ctx;
 } coffer_watch_options;
 
-/* Starts watching every source of s. Without COFFER_WATCH_THREAD, the
- * caller polls coffer_store_watch_fd() for readability (and at least every
- * coffer_store_watch_timeout() ms) and then calls
- * coffer_store_watch_process(). */
+/* Starts watching every source of s (inotify on Linux, else polling; a
+ * source or its directory may be missing: it is picked up when created).
+ * Without COFFER_WATCH_THREAD, the caller polls coffer_store_watch_fd() for
+ * readability (and at least every coffer_store_watch_timeout() ms) and then
+ * calls coffer_store_watch_process(). Fails with COFFER_EINVAL if s is
+ * already watched. A file written in place is reloaded once its writer
+ * closes it; a file renamed into place is always whole. No reload waits
+ * more than max(2 s, 10 * debounce_ms) after the change that made it due.
+ * See docs/DESIGN.md, "Live reload".
+ * WARNING: with COFFER_WATCH_EXPORT and COFFER_WATCH_THREAD, setenv runs on
+ * the helper thread; other threads must not read the environment then. */
 COFFER_API int coffer_store_watch(coffer_store *s,
                                   const coffer_watch_options *opt,
                                   coffer_error *err);
+/* The descriptor to poll for readability: the inotify descriptor, or -1
+ * when polling (or not watched): then rely on the timeout alone. */
 COFFER_API int coffer_store_watch_fd(coffer_store *s);
 /* Milliseconds until the next poll or debounce deadline; -1 for none. */
 COFFER_API int coffer_store_watch_timeout(coffer_store *s);
 /* Handles pending events; reloads if a debounced change is due. Returns 1
- * if a new snapshot was swapped in, 0 if not, or a negative code. */
+ * if a new snapshot was swapped in, 0 if not, or a negative code. A failed
+ * reload (invalid content, "no secrets found") also calls on_error, keeps
+ * the last good snapshot and returns its code; the watch stays active and
+ * the next change retries. Does not wait for events. */
 COFFER_API int coffer_store_watch_process(coffer_store *s, coffer_error *err);
 /* Stops watching (joins the helper thread, closes fds). */
 COFFER_API void coffer_store_unwatch(coffer_store *s);

@@ -4,8 +4,8 @@
 set -eu
 group=${1:-test}
 build="gcc make pkg-config libsodium-dev"
-test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 git gdb"
-bench="$test g++ libtomlplusplus-dev python3-toml python3-dotenv hyperfine"
+test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 python3-dotenv git gdb"
+bench="$test g++ libtomlplusplus-dev python3-toml python3-dotenv python3-click hyperfine"
 fuzz="$test afl++"
 pg="$test libpq-dev postgresql"
 case "$group" in

@@ -105,8 +105,9 @@ struct coffer_value {
 struct coffer_container {
     coffer_value *items; /* contiguous; block from coffer_arena_block */
     uint32_t count;
-    uint32_t cap;        /* power of two */
-    uint32_t *index;     /* hash slots (item index + 1, 0 empty), or NULL */
+    uint32_t cap;        /* power of two while growing; count once trimmed */
+    uint32_t *index;     /* hash slots, or NULL: 0 empty, else item index + 1
+                            in the bits of index_mask, hash tag above */
     uint32_t index_mask; /* slots - 1 */
 };
 
@@ -130,6 +131,11 @@ COFFER_INTERNAL coffer_value *coffer_container_push(coffer_arena *a,
                                                     coffer_container *c,
                                                     const char *key,
                                                     size_t keylen);
+
+/* Gives the unused tail of a finished container back to the arena's free
+ * lists (cap becomes count); a later push grows it again. */
+COFFER_INTERNAL void coffer_container_trim(coffer_arena *a,
+                                           coffer_container *c);
 
 /* Parses the path syntax of coffer_value_seek into its parts: calls fn for
  * each step (key with length, or index >= 0 with key NULL). Returns 0 or

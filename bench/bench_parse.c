@@ -1,0 +1,186 @@
+/* bench_parse.c - coffer TOML parse throughput and memory.
+ *
+ * Usage: bench_parse FILE...       throughput and arena memory per file
+ *        bench_parse --rss FILE    peak RSS of parsing FILE in this process
+ *
+ * Throughput: the in-memory text is parsed with coffer_toml_parse (which
+ * copies it) repeatedly, repetitions sized to about 0.3 s (at least 5); each
+ * parse is timed on its own (freeing the document is not timed). glibc is
+ * told to keep freed memory (mallopt), so the repetitions run on warm
+ * memory, as the peers' drivers do; the --rss run shows a cold parse. Prints
+ *   coffer FILE BEST_MBPS MEDIAN_MBPS MEM_RATIO DOC_BYTES
+ * with MB = 10^6 bytes and MEM_RATIO = document memory / input size, where
+ * document memory is everything the document holds (coffer_doc_memory: the
+ * arena, which includes the document's copy of the text).
+ *
+ * --rss: reads FILE into a block from the plain allocator and hands it to
+ * coffer_toml_parse_owned (no second copy, as the store does), then prints
+ *   rss FILE PEAK_BYTES RATIO COLD_MBPS SYS_PERCENT PAGE_FAULTS
+ * where PEAK_BYTES is getrusage's ru_maxrss after the parse minus the one
+ * before reading the file, COLD_MBPS the throughput of this one parse in a
+ * fresh process, SYS_PERCENT the share of its CPU time spent in the kernel
+ * (page faults of fresh arena memory) and PAGE_FAULTS their number. Run it
+ * in a fresh process per input.
+ */
+#include "coffer.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reads path into a block from the plain allocator (size *cap). */
+static char *read_file(const char *path, size_t *len, size_t *cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bench_parse: cannot open '%s'\n", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (size < 0) {
+        fclose(f);
+        return NULL;
+    }
+    const coffer_allocator *a = coffer_allocator_plain();
+    *cap = (size_t)size + 1;
+    char *buf = a->alloc(a->ctx, *cap);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "bench_parse: cannot read '%s'\n", path);
+        fclose(f);
+        if (buf)
+            a->release(a->ctx, buf, *cap);
+        return NULL;
+    }
+    fclose(f);
+    buf[size] = '\0';
+    *len = (size_t)size;
+    return buf;
+}
+
+static long maxrss_bytes(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss * 1024L;
+}
+
+static double tv_secs(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+static int rss_mode(const char *path)
+{
+    long before = maxrss_bytes();
+    size_t len, cap;
+    char *buf = read_file(path, &len, &cap);
+    if (!buf)
+        return 1;
+    coffer_doc *doc;
+    coffer_error err;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    double t0 = now();
+    if (coffer_toml_parse_owned(buf, len, cap, NULL, &doc, &err) != 0) {
+        char msg[512];
+        fprintf(stderr, "bench_parse: %s: %s\n", path,
+                coffer_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    double wall = now() - t0;
+    getrusage(RUSAGE_SELF, &r1);
+    long peak = maxrss_bytes() - before;
+    double user = tv_secs(r1.ru_utime) - tv_secs(r0.ru_utime);
+    double sys = tv_secs(r1.ru_stime) - tv_secs(r0.ru_stime);
+    /* the cold parse: the arena's memory is faulted in for the first time */
+    printf("rss %s %ld %.2f %.2f %.1f %ld\n", path, peak,
+           (double)peak / (double)len, (double)len / 1e6 / wall,
+           user + sys > 0 ? 100.0 * sys / (user + sys) : 0.0,
+           r1.ru_minflt - r0.ru_minflt);
+    coffer_doc_free(doc);
+    return 0;
+}
+
+static int throughput(const char *path)
+{
+    size_t len, cap;
+    char *text = read_file(path, &len, &cap);
+    if (!text)
+        return 1;
+    coffer_doc *doc;
+    coffer_error err;
+    double t0 = now();
+    if (coffer_toml_parse(text, len, NULL, &doc, &err) != 0) {
+        char msg[512];
+        fprintf(stderr, "bench_parse: %s: %s\n", path,
+                coffer_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    double first = now() - t0;
+    size_t mem = coffer_doc_memory(doc);
+    coffer_doc_free(doc);
+
+    long reps = first > 0 ? (long)(0.3 / first) : 100000;
+    if (reps < 5)
+        reps = 5;
+    if (reps > 200000)
+        reps = 200000;
+    double *t = malloc((size_t)reps * sizeof *t);
+    if (!t)
+        return 1;
+    for (long r = 0; r < reps; r++) {
+        double s = now();
+        int rc = coffer_toml_parse(text, len, NULL, &doc, NULL);
+        t[r] = now() - s;
+        if (rc != 0)
+            return 1;
+        coffer_doc_free(doc);
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    double mb = (double)len / 1e6;
+    printf("coffer %s %.2f %.2f %.2f %zu\n", path, mb / t[0],
+           mb / t[reps / 2], (double)mem / (double)len, mem);
+    fflush(stdout);
+    free(t);
+    const coffer_allocator *a = coffer_allocator_plain();
+    a->release(a->ctx, text, cap);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--rss") == 0)
+        return rss_mode(argv[2]);
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_parse FILE... | bench_parse --rss FILE\n");
+        return 2;
+    }
+    /* Warm memory: keep freed arena chunks in the heap instead of giving
+     * them back to the kernel after every document, so that repetitions
+     * measure the parser rather than page faults (a fresh process pays
+     * those once: see --rss). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    for (int i = 1; i < argc; i++)
+        if (throughput(argv[i]) != 0)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * cli.h - shared pieces of the coffer command-line tool.
+ *
+ * Invariants:
+ *  - Data goes to stdout through a cli_out buffer (secure memory, written
+ *    with write(2) loops and wiped); diagnostics go to stderr through
+ *    cli_error()/cli_warning() and never hold a secret value.
+ *  - Every cmd_<verb>() returns the process exit status (CLI_EXIT_*).
+ */
+#ifndef COFFER_CLI_H
+#define COFFER_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "coffer.h"
+
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_PROBLEMS = 1,  /* check found problems; other failures */
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_NOSECRETS = 3,
+    CLI_EXIT_NOKEY = 4,     /* key not found or wrong type */
+    CLI_EXIT_INVALID = 5,   /* unreadable, invalid, refused, layout, config */
+    CLI_EXIT_NOEXEC = 126,
+    CLI_EXIT_NOTFOUND = 127
+};
+
+/* Global options (given before the verb). */
+struct cli_global {
+    char **paths;      /* -f/--file, made absolute; NULL if none */
+    size_t npaths;
+    bool strict;       /* --strict or COFFER_STRICT=1 */
+    char *cwd;         /* absolute working directory after -C */
+};
+extern struct cli_global cli_g;
+
+/* Verbs. */
+int cmd_get(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_where(int argc, char **argv);
+int cmd_paths(int argc, char **argv);
+int cmd_env(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+
+/* Diagnostics on stderr: "coffer: error: ...", "coffer: warning: ...". */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Maps a COFFER_E* code to an exit status. */
+int cli_exit_code(int code);
+/* Prints err as "coffer: error: FILE:LINE:COL: message" and returns the
+ * exit status for its code. */
+int cli_fail(const coffer_error *err);
+
+/* Usage: prints text to stdout (exit 0) or stderr (exit 2). */
+int cli_usage(const char *text, bool error);
+/* Per-verb option helpers. cli_is_help: -h/--help. cli_opt_value matches
+ * "--name VALUE" and "--name=VALUE" (and "-s VALUE" when short is set);
+ * returns 1 and sets *val, 0 if argv[*i] is another option, -1 if the
+ * value is missing (message printed). */
+bool cli_is_help(const char *arg);
+int cli_opt_value(int argc, char **argv, int *i, const char *name,
+                  const char *shortname, const char **val);
+/* Rejects an unknown option: prints it and the usage on stderr; returns 2. */
+int cli_bad_option(const char *arg, const char *usage);
+
+/* Makes this process non-dumpable (no core dump, no same-user ptrace). */
+void cli_harden(void);
+
+/* Opens the store from the global options (no I/O). Returns 0 or an exit
+ * status (message printed). */
+int cli_store_open(coffer_store **out);
+/* Opens and loads: on success *store and *snap are set (snap owned). */
+int cli_load(coffer_store **store, coffer_snapshot **snap);
+
+/* Output buffer in secure memory. Appends are no-ops after a failure;
+ * cli_out_flush reports it. */
+struct cli_out {
+    coffer_secbuf b;
+    int failed;
+};
+void cli_out_add(struct cli_out *o, const void *p, size_t n);
+void cli_out_str(struct cli_out *o, const char *s);
+void cli_out_printf(struct cli_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* JSON string with quotes. */
+void cli_out_json(struct cli_out *o, const char *s, size_t n);
+/* TOML key: bare when possible, else a quoted basic string. */
+void cli_out_key(struct cli_out *o, const char *k, size_t n);
+/* Formats v (coffer_value_format) and appends it. */
+void cli_out_value(struct cli_out *o, const coffer_value *v, coffer_format f);
+/* Writes everything to fd, wipes and empties the buffer. Returns 0, or an
+ * exit status after printing a message. */
+int cli_out_flush(struct cli_out *o, int fd);
+void cli_out_release(struct cli_out *o);
+
+/* write(2) until done, retrying on EINTR. Returns 0 or -1 (errno). */
+int cli_write_all(int fd, const void *p, size_t n);
+
+/* Runs argv (argv[0] looked up in PATH) with stdin, stdout and stderr on
+ * /dev/null, or stdout into out (up to outsz-1 bytes, NUL-terminated) when
+ * out is not NULL. Returns the exit status, 127 if it could not be run,
+ * or -1 if it was killed by a signal. */
+int cli_spawn(char *const argv[], char *out, size_t outsz);
+
+/* ISO-8601 UTC time "2026-11-27T21:00:00Z" into buf (>= 32 bytes). */
+void cli_now_iso(char *buf, size_t n);
+
+/* Self-pipe for signals: installs handlers for the given signals (list
+ * ends with 0) that write the signal number into a pipe. Returns the read
+ * end, or -1. A byte with bit 0x80 set means the kernel sent the signal
+ * (e.g. ^C on the terminal, already delivered to the process group). */
+int cli_signal_pipe(const int *sigs);
+void cli_signal_restore(const int *sigs);
+
+#endif /* COFFER_CLI_H */

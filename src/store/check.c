@@ -1,0 +1,188 @@
+/* check.c - coffer_store_check: every source validated on its own, every
+ * problem reported, nothing stops at the first error. */
+#include "store/store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct counting {
+    coffer_check_fn fn;
+    void *ctx;
+    int errors;
+} counting;
+
+static void report(void *ctx, int severity, const char *file, const char *msg)
+{
+    counting *c = ctx;
+    if (severity >= 2)
+        c->errors++;
+    if (c->fn)
+        c->fn(c->ctx, severity, file, msg);
+}
+
+static void report_error(counting *c, const coffer_source *src,
+                         const coffer_error *err)
+{
+    char msg[COFFER_ERROR_MESSAGE_MAX + 48];
+    const char *file = err->file[0] ? err->file : src->name;
+    if (err->line)
+        snprintf(msg, sizeof msg, "line %u, column %u: %s", err->line,
+                 err->column, err->message);
+    else
+        snprintf(msg, sizeof msg, "%s", err->message);
+    report(c, 2, file, msg);
+}
+
+/* A key for a one-line message: raw, unless it holds control characters
+ * or quotes (then in TOML key syntax). */
+static void show_key(char *buf, size_t n, const char *key, size_t kl)
+{
+    bool plain = true;
+    for (size_t i = 0; i < kl; i++)
+        if ((unsigned char)key[i] < 0x20 || key[i] == '\'' || key[i] == 0x7f)
+            plain = false;
+    if (plain)
+        snprintf(buf, n, "%.*s", (int)(kl < 100 ? kl : 100), key);
+    else
+        coffer_path_append_key(buf, n, 0, key, kl);
+}
+
+static bool exportable(const coffer_value *v)
+{
+    coffer_type t = coffer_value_type(v);
+    return t == COFFER_TYPE_STRING || t == COFFER_TYPE_INTEGER ||
+           t == COFFER_TYPE_FLOAT;
+}
+
+int coffer_store_check(coffer_store *s, coffer_check_fn fn, void *ctx)
+{
+    counting c = { fn, ctx, 0 };
+    if (!s)
+        return COFFER_EINVAL;
+    coffer_error err;
+    coffer_error_clear(&err);
+    int rc = coffer_store_resolve(s, &err);
+    if (rc) {
+        report(&c, 2, err.file[0] ? err.file : NULL,
+               err.message[0] ? err.message : coffer_strerror(rc));
+        return rc;
+    }
+    coffer_region region;
+    coffer_region_init(&region, s->alloc, 65536);
+    coffer_arena arena;
+    coffer_arena_init(&arena, &region.alloc, 4000);
+    coffer_layer *layers = calloc(s->nsources ? s->nsources : 1, sizeof *layers);
+    size_t *srcidx = calloc(s->nsources ? s->nsources : 1, sizeof *srcidx);
+    if (!layers || !srcidx) {
+        free(layers);
+        free(srcidx);
+        coffer_arena_release(&arena);
+        coffer_region_release(&region);
+        return COFFER_ENOMEM;
+    }
+    size_t nl = 0, nexist = 0;
+    coffer_loadctx lc;
+    memset(&lc, 0, sizeof lc);
+    lc.store = s;
+    lc.arena = &arena;
+    lc.alloc = &region.alloc;
+    lc.max_input = s->parse.max_input;
+    lc.strict = (s->flags & COFFER_STORE_STRICT_PERMS) != 0;
+    lc.finding = report;
+    lc.fctx = &c;
+    for (size_t i = 0; i < s->nsources; i++) {
+        coffer_source *src = &s->sources[i];
+        coffer_error_clear(&err);
+        rc = coffer_layer_load(&lc, src, &layers[nl], &err);
+        if (rc == 1) {
+            report(&c, 0, src->name, "not found");
+            continue;
+        }
+        nexist++;
+        if (rc < 0) {
+            coffer_layer_release(&layers[nl]);
+            report_error(&c, src, &err);
+            if (rc == COFFER_ENOMEM)
+                break;
+            continue;
+        }
+        srcidx[nl] = i;
+        nl++;
+    }
+    /* Root keys that cannot become environment variables. */
+    char msg[COFFER_ERROR_MESSAGE_MAX];
+    for (size_t li = 0; li < nl; li++) {
+        const coffer_value *r = &layers[li].root;
+        size_t n = coffer_table_count(r);
+        for (size_t k = 0; k < n; k++) {
+            const char *key;
+            size_t kl;
+            const coffer_value *v = coffer_table_at(r, k, &key, &kl);
+            if (!exportable(v))
+                continue;
+            char shown[128];
+            show_key(shown, sizeof shown, key, kl);
+            if (!coffer_env_name_ok(key, kl)) {
+                snprintf(msg, sizeof msg,
+                         "key '%s' cannot be exported as an environment "
+                         "variable (empty or contains '=')", shown);
+                report(&c, 1, layers[li].name, msg);
+            } else if (!coffer_env_name_portable(key, kl)) {
+                snprintf(msg, sizeof msg,
+                         "key '%s' is not a portable shell variable name "
+                         "([A-Za-z_][A-Za-z0-9_]*)", shown);
+                report(&c, 1, layers[li].name, msg);
+            }
+        }
+    }
+    /* Shadowing: each root key of an earlier layer that a later one
+     * replaces, reported against the final winner. */
+    for (size_t li = 0; li < nl; li++) {
+        const coffer_value *r = &layers[li].root;
+        size_t n = coffer_table_count(r);
+        for (size_t k = 0; k < n; k++) {
+            const char *key;
+            size_t kl;
+            coffer_table_at(r, k, &key, &kl);
+            size_t winner = li;
+            for (size_t lj = li + 1; lj < nl; lj++)
+                if (coffer_table_get(&layers[lj].root, key, kl))
+                    winner = lj;
+            if (winner == li)
+                continue;
+            char shown[128];
+            show_key(shown, sizeof shown, key, kl);
+            snprintf(msg, sizeof msg, "root key '%s' is shadowed by '%.80s'",
+                     shown, layers[winner].name);
+            report(&c, 0, layers[li].name, msg);
+        }
+    }
+    for (size_t li = 0; li < nl; li++)
+        coffer_layer_release(&layers[li]);
+    coffer_arena_release(&arena);
+    coffer_region_release(&region);
+    free(layers);
+    free(srcidx);
+    if (nexist == 0) {
+        coffer_error e2;
+        /* Same message as a load: every searched path in order. */
+        char list[COFFER_ERROR_MESSAGE_MAX];
+        size_t pos = (size_t)snprintf(list, sizeof list,
+                                      "no secrets found; searched");
+        size_t shown = 0;
+        for (size_t i = 0; i < s->nsources && pos < sizeof list; i++) {
+            int w = snprintf(list + pos, sizeof list - pos, "%s '%s'",
+                             shown ? "," : "", s->sources[i].path);
+            if (w > 0)
+                pos += (size_t)w;
+            shown++;
+        }
+        if (!shown)
+            snprintf(list, sizeof list, "no secrets found; no source is configured");
+        coffer_error_set(&e2, COFFER_ENOSECRETS, NULL, 0, 0, "%s", list);
+        report(&c, 2, NULL, e2.message);
+        return COFFER_ENOSECRETS;
+    }
+    return c.errors;
+}

@@ -1,0 +1,578 @@
+/* load.c - loading sources into layers, merging layers into a snapshot. */
+#include "store/store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static int add_prov(coffer_loadctx *lc, coffer_layer *layer, const void *id,
+                    const char *file)
+{
+    if (layer->nprov == layer->capprov) {
+        size_t cap = layer->capprov ? layer->capprov * 2 : 16;
+        coffer_prov *p = coffer_arena_alloc(lc->arena, cap * sizeof *p);
+        if (!p)
+            return COFFER_ENOMEM;
+        if (layer->nprov)
+            memcpy(p, layer->prov, layer->nprov * sizeof *p);
+        layer->prov = p;
+        layer->capprov = cap;
+    }
+    layer->prov[layer->nprov].id = id;
+    layer->prov[layer->nprov].file = file;
+    layer->nprov++;
+    return 0;
+}
+
+static char *join(coffer_arena *a, const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    bool slash = dl > 0 && dir[dl - 1] == '/';
+    char *p = coffer_arena_alloc(a, dl + nl + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, dl);
+    size_t k = dl;
+    if (!slash)
+        p[k++] = '/';
+    memcpy(p + k, name, nl + 1);
+    return p;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int not_hidden(const struct dirent *d)
+{
+    return d->d_name[0] != '.';
+}
+
+static void free_names(struct dirent **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int list_dir(const char *path, struct dirent ***names, coffer_error *err)
+{
+    int n = scandir(path, names, not_hidden, by_name);
+    if (n < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return -1000; /* vanished */
+        coffer_error_set(err, COFFER_EIO, path, 0, 0,
+                         "cannot read directory '%s': %s", path, strerror(e));
+        if (err)
+            err->sys_errno = e;
+        return COFFER_EIO;
+    }
+    return n;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+           c == '\f';
+}
+
+/* Reads one directory file into a string node's value. strip: whitespace
+ * around (DIR); else one trailing LF/CRLF (FLAT). The block becomes part
+ * of the snapshot's arena. Returns 0, 1 if it vanished, or an error. */
+static int read_value(coffer_loadctx *lc, const char *path, bool strip,
+                      const char **out, size_t *outlen, coffer_error *err)
+{
+    char *buf;
+    size_t len, cap;
+    int rc = coffer_file_read(lc, path, &buf, &len, &cap, err);
+    if (rc)
+        return rc;
+    if (coffer_arena_adopt(lc->arena, buf, cap) != 0) {
+        coffer_memzero(buf, cap);
+        lc->alloc->release(lc->alloc->ctx, buf, cap);
+        return coffer_error_set(err, COFFER_ENOMEM, path, 0, 0, "out of memory");
+    }
+    char *b = buf, *e = buf + len;
+    if (strip) {
+        while (b < e && is_space(*b))
+            b++;
+        while (e > b && is_space(e[-1]))
+            e--;
+    } else {
+        if (e > b && e[-1] == '\n') {
+            e--;
+            if (e > b && e[-1] == '\r')
+                e--;
+        }
+    }
+    if (!coffer_utf8_valid(b, (size_t)(e - b)))
+        return coffer_error_set(err, COFFER_EIO, path, 0, 0,
+                                "'%s' is not valid utf-8", path);
+    if ((size_t)(e - b) > UINT32_MAX)
+        return coffer_error_set(err, COFFER_ELIMIT, path, 0, 0,
+                                "'%s' is too large", path);
+    *e = '\0';
+    *out = b;
+    *outlen = (size_t)(e - b);
+    return 0;
+}
+
+static coffer_value *push(coffer_loadctx *lc, coffer_value *table,
+                          const char *name, coffer_error *err)
+{
+    size_t n = strlen(name);
+    if (n > UINT16_MAX) {
+        coffer_error_set(err, COFFER_ELIMIT, NULL, 0, 0, "name too long");
+        return NULL;
+    }
+    char *key = coffer_arena_strndup(lc->arena, name, n);
+    coffer_value *v = key ? coffer_container_push(lc->arena, table->u.c, key, n)
+                          : NULL;
+    if (!v)
+        coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    return v;
+}
+
+static int new_table(coffer_loadctx *lc, coffer_value *v)
+{
+    coffer_container *c = coffer_arena_alloc(lc->arena, sizeof *c);
+    if (!c)
+        return COFFER_ENOMEM;
+    memset(c, 0, sizeof *c);
+    v->type = COFFER_TYPE_TABLE;
+    v->u.c = c;
+    return 0;
+}
+
+static void set_string(coffer_value *v, const char *s, size_t n)
+{
+    v->type = COFFER_TYPE_STRING;
+    v->u.s = s;
+    v->len = (uint32_t)n;
+    v->line = 1;
+    v->col = 1;
+}
+
+/* -------------------------------------------------------------- FLAT */
+
+static int load_flat(coffer_loadctx *lc, const char *dir, coffer_layer *layer,
+                     coffer_error *err)
+{
+    struct dirent **names;
+    int n = list_dir(dir, &names, err);
+    if (n == -1000)
+        return 1;
+    if (n < 0)
+        return n;
+    int rc = 0;
+    for (int i = 0; i < n && rc >= 0; i++) {
+        char *path = join(lc->arena, dir, names[i]->d_name);
+        if (!path) {
+            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+            break;
+        }
+        const char *val;
+        size_t len;
+        rc = read_value(lc, path, false, &val, &len, err);
+        if (rc == 1) { /* removed meanwhile */
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        coffer_value *v = push(lc, &layer->root, names[i]->d_name, err);
+        if (!v) {
+            rc = err ? err->code : COFFER_ENOMEM;
+            break;
+        }
+        set_string(v, val, len);
+        rc = add_prov(lc, layer, val, path);
+    }
+    free_names(names, n);
+    return rc < 0 ? rc : 0;
+}
+
+/* --------------------------------------------------------------- DIR */
+
+static int load_keydir(coffer_loadctx *lc, const char *kdir, const char *key,
+                       coffer_layer *layer, coffer_error *err)
+{
+    struct dirent **names;
+    int n = list_dir(kdir, &names, err);
+    if (n == -1000)
+        return 0;
+    if (n < 0)
+        return n;
+    int rc = 0;
+    /* Collect regular files first (a lone file collapses). */
+    const char *vals[2] = { NULL, NULL };
+    size_t lens[2] = { 0, 0 };
+    const char *paths[2] = { NULL, NULL };
+    int nfiles = 0;
+    coffer_value tbl;
+    memset(&tbl, 0, sizeof tbl);
+    for (int i = 0; i < n; i++) {
+        char *path = join(lc->arena, kdir, names[i]->d_name);
+        if (!path) {
+            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+            break;
+        }
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            if (errno == ENOENT)
+                continue;
+            rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
+                                  "cannot stat '%s': %s", path, strerror(errno));
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            rc = coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
+                                  "'%s' is a directory inside key directory "
+                                  "'%s'; expected only files (DIR/KEY/NAME)",
+                                  path, kdir);
+            break;
+        }
+        const char *val;
+        size_t len;
+        rc = read_value(lc, path, true, &val, &len, err);
+        if (rc == 1) {
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        if (nfiles < 2) {
+            vals[nfiles] = val;
+            lens[nfiles] = len;
+            paths[nfiles] = path;
+        }
+        nfiles++;
+        if (nfiles == 2) { /* a table after all: move the first one in */
+            if (new_table(lc, &tbl)) {
+                rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+                break;
+            }
+            const char *slash0 = strrchr(paths[0], '/');
+            coffer_value *m = push(lc, &tbl, slash0 + 1, err);
+            if (!m) {
+                rc = err ? err->code : COFFER_ENOMEM;
+                break;
+            }
+            set_string(m, vals[0], lens[0]);
+        }
+        if (nfiles >= 2) {
+            coffer_value *m = push(lc, &tbl, names[i]->d_name, err);
+            if (!m) {
+                rc = err ? err->code : COFFER_ENOMEM;
+                break;
+            }
+            set_string(m, val, len);
+        }
+        rc = add_prov(lc, layer, val, path);
+        if (rc)
+            break;
+    }
+    free_names(names, n);
+    if (rc < 0)
+        return rc;
+    coffer_value *v = push(lc, &layer->root, key, err);
+    if (!v)
+        return err ? err->code : COFFER_ENOMEM;
+    if (nfiles == 1) {
+        set_string(v, vals[0], lens[0]);
+    } else {
+        if (nfiles == 0 && new_table(lc, &tbl))
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+        const char *k = v->key;
+        uint16_t kl = v->keylen;
+        *v = tbl;
+        v->key = k;
+        v->keylen = kl;
+        v->line = 1;
+        v->col = 1;
+        const char *kd = coffer_arena_strndup(lc->arena, kdir, strlen(kdir));
+        if (!kd || add_prov(lc, layer, v->u.c, kd))
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    return 0;
+}
+
+static int load_dir(coffer_loadctx *lc, const char *dir, coffer_layer *layer,
+                    coffer_error *err)
+{
+    struct dirent **names;
+    int n = list_dir(dir, &names, err);
+    if (n == -1000)
+        return 1;
+    if (n < 0)
+        return n;
+    int rc = 0;
+    for (int i = 0; i < n && rc >= 0; i++) {
+        char *path = join(lc->arena, dir, names[i]->d_name);
+        if (!path) {
+            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+            break;
+        }
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            if (errno == ENOENT) /* dangling link during a swap */
+                continue;
+            rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
+                                  "cannot stat '%s': %s", path, strerror(errno));
+            break;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            rc = coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
+                                  "'%s' is a file at the top level of secrets "
+                                  "directory '%s'; expected one sub-directory "
+                                  "per key (%s/KEY/NAME, or %s/KEY/KEY for a "
+                                  "single value)",
+                                  path, dir, dir, dir);
+            break;
+        }
+        rc = load_keydir(lc, path, names[i]->d_name, layer, err);
+    }
+    free_names(names, n);
+    return rc < 0 ? rc : 0;
+}
+
+/* -------------------------------------------------------------- layer */
+
+static int parse_into(coffer_loadctx *lc, const char *name, char *buf,
+                      size_t len, size_t cap, coffer_layer *layer,
+                      coffer_error *err)
+{
+    coffer_parse_options po = lc->store->parse;
+    po.allocator = lc->alloc;
+    coffer_doc *doc = NULL;
+    int rc = coffer_toml_parse_owned(buf, len, cap, &po, &doc, err);
+    if (rc) {
+        if (err)
+            snprintf(err->file, sizeof err->file, "%s", name);
+        return rc;
+    }
+    layer->doc = doc;
+    layer->root = *coffer_doc_root(doc);
+    return 0;
+}
+
+int coffer_layer_load(coffer_loadctx *lc, coffer_source *src,
+                      coffer_layer *layer, coffer_error *err)
+{
+    memset(layer, 0, sizeof layer[0]);
+    lc->src = src;
+    lc->dir_hint = false;
+    layer->name = coffer_arena_strndup(lc->arena, src->name, strlen(src->name));
+    if (!layer->name)
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    if (src->kind == COFFER_SOURCE_TEXT) {
+        layer->kind = COFFER_SOURCE_TEXT;
+        char *buf = lc->alloc->alloc(lc->alloc->ctx, src->text_len + 1);
+        if (!buf)
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+        memcpy(buf, src->text, src->text_len);
+        buf[src->text_len] = '\0';
+        return parse_into(lc, src->name, buf, src->text_len, src->text_len + 1,
+                          layer, err);
+    }
+    coffer_source_kind kind = (coffer_source_kind)src->kind;
+    struct stat st;
+    if (kind == COFFER_SOURCE_AUTO) {
+        size_t n = strlen(src->path);
+        if (n >= 5 && strcmp(src->path + n - 5, ".toml") == 0) {
+            kind = COFFER_SOURCE_FILE;
+        } else if (stat(src->path, &st) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR) {
+                atomic_store(&src->found, 0);
+                return 1;
+            }
+            kind = COFFER_SOURCE_FILE; /* the open reports the error */
+        } else {
+            kind = S_ISDIR(st.st_mode) ? COFFER_SOURCE_DIR : COFFER_SOURCE_FILE;
+        }
+    }
+    layer->kind = kind;
+    int rc;
+    if (kind == COFFER_SOURCE_FILE) {
+        char *buf;
+        size_t len, cap;
+        rc = coffer_file_read(lc, src->path, &buf, &len, &cap, err);
+        if (rc == 0)
+            rc = parse_into(lc, src->name, buf, len, cap, layer, err);
+    } else {
+        if (new_table(lc, &layer->root))
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+        if (kind == COFFER_SOURCE_FLAT) {
+            rc = load_flat(lc, src->path, layer, err);
+        } else {
+            lc->dir_hint = true;
+            rc = load_dir(lc, src->path, layer, err);
+        }
+    }
+    atomic_store(&src->found, rc != 1);
+    if (rc != 1)
+        atomic_store(&src->resolved, (int)kind);
+    return rc;
+}
+
+void coffer_layer_release(coffer_layer *layer)
+{
+    if (layer->doc)
+        coffer_doc_free(layer->doc);
+    layer->doc = NULL;
+}
+
+/* ------------------------------------------------------------- merge */
+
+static int merge(coffer_snapshot *snap, coffer_error *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < snap->nlayers; i++)
+        total += coffer_table_count(&snap->layers[i].root);
+    coffer_container *c = coffer_arena_alloc(&snap->arena, sizeof *c);
+    snap->origin = coffer_arena_alloc(&snap->arena,
+                                      (total ? total : 1) * sizeof *snap->origin);
+    snap->shadows = coffer_arena_alloc(&snap->arena,
+                                       (total ? total : 1) * sizeof *snap->shadows);
+    size_t *shadow_layer = malloc((total ? total : 1) * sizeof *shadow_layer);
+    if (!c || !snap->origin || !snap->shadows || !shadow_layer) {
+        free(shadow_layer);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    memset(c, 0, sizeof *c);
+    memset(&snap->root, 0, sizeof snap->root);
+    snap->root.type = COFFER_TYPE_TABLE;
+    snap->root.line = 1;
+    snap->root.col = 1;
+    snap->root.u.c = c;
+    for (size_t li = 0; li < snap->nlayers; li++) {
+        const coffer_value *r = &snap->layers[li].root;
+        size_t n = coffer_table_count(r);
+        for (size_t k = 0; k < n; k++) {
+            const coffer_value *m = &r->u.c->items[k];
+            coffer_value *dst = coffer_table_find(c, m->key, m->keylen);
+            if (dst) {
+                size_t idx = (size_t)(dst - c->items);
+                snap->shadows[snap->nshadows].key = m->key;
+                shadow_layer[snap->nshadows] = snap->origin[idx];
+                snap->nshadows++;
+                *dst = *m;
+                snap->origin[idx] = (uint32_t)li;
+                continue;
+            }
+            dst = coffer_container_push(&snap->arena, c, m->key, m->keylen);
+            if (!dst) {
+                free(shadow_layer);
+                return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                        "out of memory");
+            }
+            *dst = *m;
+            snap->origin[c->count - 1] = (uint32_t)li;
+        }
+    }
+    for (size_t i = 0; i < snap->nshadows; i++) {
+        const char *key = snap->shadows[i].key;
+        coffer_value *dst = coffer_table_find(c, key, strlen(key));
+        size_t idx = dst ? (size_t)(dst - c->items) : 0;
+        snap->shadows[i].winner = snap->layers[snap->origin[idx]].name;
+        snap->shadows[i].shadowed = snap->layers[shadow_layer[i]].name;
+        if (dst)
+            snap->shadows[i].key = dst->key;
+    }
+    free(shadow_layer);
+    return 0;
+}
+
+/* ---------------------------------------------------------- snapshot */
+
+static int no_secrets(coffer_store *s, coffer_error *err)
+{
+    char msg[COFFER_ERROR_MESSAGE_MAX];
+    size_t pos = (size_t)snprintf(msg, sizeof msg, "no secrets found; searched");
+    size_t nshown = 0;
+    for (size_t i = 0; i < s->nsources && pos < sizeof msg; i++) {
+        if (s->sources[i].kind == COFFER_SOURCE_TEXT)
+            continue;
+        int w = snprintf(msg + pos, sizeof msg - pos, "%s '%s'",
+                         nshown ? "," : "", s->sources[i].path);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+        nshown++;
+    }
+    if (nshown == 0)
+        snprintf(msg, sizeof msg, "no secrets found; no source is configured");
+    else if (pos >= sizeof msg)
+        memcpy(msg + sizeof msg - 5, "...", 4);
+    return coffer_error_set(err, COFFER_ENOSECRETS, NULL, 0, 0, "%s", msg);
+}
+
+void coffer_snapshot_destroy(coffer_snapshot *snap)
+{
+    if (!snap)
+        return;
+    for (size_t i = 0; i < snap->nlayers; i++)
+        coffer_layer_release(&snap->layers[i]);
+    coffer_arena_release(&snap->arena);
+    coffer_region_release(&snap->region);
+    free(snap->layers);
+    free(snap);
+}
+
+int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
+                          coffer_error *err)
+{
+    *out = NULL;
+    int rc = coffer_store_resolve(s, err);
+    if (rc)
+        return rc;
+    coffer_snapshot *snap = calloc(1, sizeof *snap);
+    if (!snap)
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    atomic_init(&snap->refs, 1);
+    size_t hint = atomic_load(&s->region_hint);
+    coffer_region_init(&snap->region, s->alloc, hint ? hint + hint / 4 : 16384);
+    coffer_arena_init(&snap->arena, &snap->region.alloc, 4000);
+    snap->layers = calloc(s->nsources ? s->nsources : 1, sizeof *snap->layers);
+    if (!snap->layers) {
+        coffer_snapshot_destroy(snap);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    coffer_loadctx lc;
+    memset(&lc, 0, sizeof lc);
+    lc.store = s;
+    lc.arena = &snap->arena;
+    lc.alloc = &snap->region.alloc;
+    lc.max_input = s->parse.max_input;
+    lc.strict = (s->flags & COFFER_STORE_STRICT_PERMS) != 0;
+    for (size_t i = 0; i < s->nsources; i++) {
+        coffer_layer *layer = &snap->layers[snap->nlayers];
+        rc = coffer_layer_load(&lc, &s->sources[i], layer, err);
+        if (rc == 1)
+            continue;
+        if (rc < 0) {
+            coffer_layer_release(layer);
+            coffer_snapshot_destroy(snap);
+            return rc;
+        }
+        snap->nlayers++;
+    }
+    if (snap->nlayers == 0) {
+        coffer_snapshot_destroy(snap);
+        return no_secrets(s, err);
+    }
+    rc = merge(snap, err);
+    if (rc) {
+        coffer_snapshot_destroy(snap);
+        return rc;
+    }
+    atomic_store(&s->region_hint, snap->region.used);
+    *out = snap;
+    return 0;
+}

@@ -1,0 +1,351 @@
+/* store.c - opening and closing stores, snapshots and their reference
+ * counts, loading, reloading and swapping, the default store. */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void coffer_store_diag(const coffer_store *s, const char *file,
+                       const char *message)
+{
+    if (s && s->diag) {
+        s->diag(s->diag_ctx, file, message);
+        return;
+    }
+    if (file && *file && !strstr(message, file))
+        fprintf(stderr, "coffer: warning: %s: %s\n", file, message);
+    else
+        fprintf(stderr, "coffer: warning: %s\n", message);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
+                      coffer_error *err)
+{
+    coffer_error_clear(err);
+    if (!out)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid argument to coffer_store_open");
+    *out = NULL;
+    coffer_store_options def;
+    if (!opt) {
+        memset(&def, 0, sizeof def);
+        opt = &def;
+    }
+    coffer_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    pthread_mutex_init(&s->res_lock, NULL);
+    pthread_mutex_init(&s->snap_lock, NULL);
+    pthread_mutex_init(&s->reload_lock, NULL);
+    pthread_mutex_init(&s->env_lock, NULL);
+    atomic_init(&s->resolved, false);
+    atomic_init(&s->loaded_once, false);
+    s->flags = opt->flags;
+    const char *strict = getenv("COFFER_STRICT");
+    if (strict && strcmp(strict, "1") == 0)
+        s->flags |= COFFER_STORE_STRICT_PERMS;
+    s->diag = opt->diag;
+    s->diag_ctx = opt->diag_ctx;
+    s->alloc = (s->flags & COFFER_STORE_PLAIN_MEMORY) ? coffer_allocator_plain()
+                                                       : coffer_allocator_secure();
+    s->parse = opt->parse;
+    s->parse.allocator = s->alloc;
+
+    /* The working directory: opt->cwd (made absolute) or getcwd(). */
+    char cwdbuf[COFFER_ERROR_PATH_MAX];
+    if (!getcwd(cwdbuf, sizeof cwdbuf))
+        snprintf(cwdbuf, sizeof cwdbuf, "/");
+    if (opt->cwd && opt->cwd[0] == '/') {
+        s->cwd = strdup(opt->cwd);
+    } else if (opt->cwd && opt->cwd[0]) {
+        size_t n = strlen(cwdbuf) + strlen(opt->cwd) + 2;
+        s->cwd = malloc(n);
+        if (s->cwd)
+            snprintf(s->cwd, n, "%s/%s", strcmp(cwdbuf, "/") ? cwdbuf : "",
+                     opt->cwd);
+    } else {
+        s->cwd = strdup(cwdbuf);
+    }
+    /* Trailing slashes make joined paths look odd. */
+    if (s->cwd) {
+        size_t n = strlen(s->cwd);
+        while (n > 1 && s->cwd[n - 1] == '/')
+            s->cwd[--n] = '\0';
+    }
+    const char *home = getenv("HOME");
+    s->home = home && *home ? strdup(home) : NULL;
+    if (s->home) {
+        size_t n = strlen(s->home);
+        while (n > 1 && s->home[n - 1] == '/')
+            s->home[--n] = '\0';
+    }
+    int bad = !s->cwd || (home && *home && !s->home);
+    if (!(s->flags & COFFER_STORE_NO_ENV_SOURCES)) {
+        const char *cd = getenv("CREDENTIALS_DIRECTORY");
+        s->env_credentials = dup_or_null(cd && *cd ? cd : NULL);
+        bad |= cd && *cd && !s->env_credentials;
+        const char *txt = getenv("COFFER_SECRETS");
+        if (txt && *txt) { /* empty counts as unset: no silent empty source */
+            size_t n = strlen(txt);
+            s->env_text = s->alloc->alloc(s->alloc->ctx, n + 1);
+            if (s->env_text) {
+                memcpy(s->env_text, txt, n + 1);
+                s->env_text_len = n;
+                s->env_text_cap = n + 1;
+            } else {
+                bad = 1;
+            }
+        }
+    }
+    if (opt->path_count && opt->paths) {
+        s->opt_paths = calloc(opt->path_count, sizeof *s->opt_paths);
+        bad |= !s->opt_paths;
+        for (size_t i = 0; !bad && i < opt->path_count; i++) {
+            if (!opt->paths[i]) {
+                coffer_store_close(s);
+                return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                        "source path %zu is NULL", i);
+            }
+            s->opt_paths[i] = strdup(opt->paths[i]);
+            bad |= !s->opt_paths[i];
+            s->opt_path_count = i + 1;
+        }
+    } else {
+        const char *ef = getenv("COFFER_SECRETS_FILES");
+        s->env_files = dup_or_null(ef && *ef ? ef : NULL);
+        bad |= ef && *ef && !s->env_files;
+    }
+    if (bad) {
+        coffer_store_close(s);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+void coffer_store_close(coffer_store *s)
+{
+    if (!s)
+        return;
+    if (s->watch && s->watch_stop)
+        s->watch_stop(s->watch);
+    s->watch = NULL;
+    coffer_snapshot_release(s->cur);
+    s->cur = NULL;
+    coffer_env_forget(s);
+    for (size_t i = 0; i < s->nsources; i++)
+        coffer_source_free(s, &s->sources[i]);
+    for (size_t i = 0; i < s->ntexts; i++)
+        coffer_source_free(s, &s->texts[i]);
+    free(s->sources);
+    free(s->texts);
+    free(s->wt_paths);
+    free(s->wt_kinds);
+    for (size_t i = 0; i < s->opt_path_count; i++)
+        free(s->opt_paths[i]);
+    free(s->opt_paths);
+    if (s->env_text) {
+        coffer_memzero(s->env_text, s->env_text_cap);
+        s->alloc->release(s->alloc->ctx, s->env_text, s->env_text_cap);
+    }
+    free(s->cwd);
+    free(s->home);
+    free(s->env_files);
+    free(s->env_credentials);
+    pthread_mutex_destroy(&s->res_lock);
+    pthread_mutex_destroy(&s->snap_lock);
+    pthread_mutex_destroy(&s->reload_lock);
+    pthread_mutex_destroy(&s->env_lock);
+    free(s);
+}
+
+/* ---------------------------------------------------------- snapshots */
+
+coffer_snapshot *coffer_snapshot_retain(coffer_snapshot *snap)
+{
+    if (snap)
+        atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+    return snap;
+}
+
+void coffer_snapshot_release(coffer_snapshot *snap)
+{
+    if (!snap)
+        return;
+    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1)
+        coffer_snapshot_destroy(snap);
+}
+
+const coffer_value *coffer_snapshot_root(const coffer_snapshot *snap)
+{
+    return snap ? &snap->root : NULL;
+}
+
+uint64_t coffer_snapshot_generation(const coffer_snapshot *snap)
+{
+    return snap ? snap->generation : 0;
+}
+
+static atomic_bool lock_warned;
+
+/* After a load: the memory-lock policy. */
+static int lock_policy(coffer_store *s, coffer_error *err)
+{
+    if ((s->flags & COFFER_STORE_PLAIN_MEMORY) || !coffer_memory_lock_failed())
+        return 0;
+    if (s->flags & COFFER_STORE_REQUIRE_LOCK)
+        return coffer_error_set(err, COFFER_ELOCK, NULL, 0, 0,
+                                "cannot lock secret memory (RLIMIT_MEMLOCK) and "
+                                "locking is required");
+    if (!atomic_exchange(&lock_warned, true))
+        coffer_store_diag(s, NULL,
+                          "cannot lock secret memory (RLIMIT_MEMLOCK); secrets "
+                          "may be swapped");
+    return 0;
+}
+
+static coffer_snapshot *current(coffer_store *s)
+{
+    pthread_mutex_lock(&s->snap_lock);
+    coffer_snapshot *snap = coffer_snapshot_retain(s->cur);
+    pthread_mutex_unlock(&s->snap_lock);
+    return snap;
+}
+
+/* Publishes snap (which holds one reference, now the store's) and drops
+ * the store's reference to the previous one outside the lock. */
+static void publish(coffer_store *s, coffer_snapshot *snap)
+{
+    pthread_mutex_lock(&s->snap_lock);
+    coffer_snapshot *old = s->cur;
+    snap->generation = ++s->generation;
+    s->cur = snap;
+    pthread_mutex_unlock(&s->snap_lock);
+    atomic_store(&s->loaded_once, true);
+    coffer_snapshot_release(old);
+}
+
+/* Called with reload_lock held. */
+static int build(coffer_store *s, coffer_snapshot **out, coffer_error *err)
+{
+    int rc = coffer_snapshot_build(s, out, err);
+    if (rc)
+        return rc;
+    rc = lock_policy(s, err);
+    if (rc) {
+        coffer_snapshot_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int coffer_store_acquire(coffer_store *s, coffer_snapshot **out,
+                         coffer_error *err)
+{
+    if (!s || !out)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid argument to coffer_store_acquire");
+    *out = current(s);
+    if (*out)
+        return 0;
+    pthread_mutex_lock(&s->reload_lock);
+    *out = current(s); /* another thread may have loaded meanwhile */
+    if (!*out) {
+        coffer_snapshot *snap;
+        int rc = build(s, &snap, err);
+        if (rc) {
+            pthread_mutex_unlock(&s->reload_lock);
+            return rc;
+        }
+        publish(s, snap);
+        *out = current(s);
+    }
+    pthread_mutex_unlock(&s->reload_lock);
+    return 0;
+}
+
+int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
+                             coffer_error *err)
+{
+    if (diff)
+        memset(diff, 0, sizeof *diff);
+    if (!s)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid argument to coffer_store_reload");
+    pthread_mutex_lock(&s->reload_lock);
+    coffer_snapshot *snap;
+    int rc = build(s, &snap, err);
+    if (rc) {
+        pthread_mutex_unlock(&s->reload_lock);
+        return rc;
+    }
+    coffer_snapshot *old = current(s);
+    coffer_diff d;
+    rc = coffer_diff_compute(old ? &old->root : NULL, &snap->root, &d);
+    if (rc) {
+        coffer_snapshot_release(old);
+        coffer_snapshot_destroy(snap);
+        pthread_mutex_unlock(&s->reload_lock);
+        return coffer_error_set(err, rc, NULL, 0, 0, "out of memory");
+    }
+    if (old && d.nadded == 0 && d.nchanged == 0 && d.nremoved == 0) {
+        coffer_snapshot_release(old);
+        coffer_snapshot_destroy(snap);
+        coffer_diff_release(&d);
+        pthread_mutex_unlock(&s->reload_lock);
+        return 0;
+    }
+    coffer_snapshot_release(old);
+    publish(s, snap);
+    pthread_mutex_unlock(&s->reload_lock);
+    if (diff)
+        *diff = d;
+    else
+        coffer_diff_release(&d);
+    return 1;
+}
+
+int coffer_store_reload(coffer_store *s, coffer_error *err)
+{
+    int rc = coffer_store_reload_diff(s, NULL, err);
+    return rc < 0 ? rc : 0;
+}
+
+struct coffer_watch *coffer_store_watch_state(coffer_store *s)
+{
+    return s ? s->watch : NULL;
+}
+
+void coffer_store_set_watch_state(coffer_store *s, struct coffer_watch *w,
+                                  void (*stop)(struct coffer_watch *))
+{
+    if (!s)
+        return;
+    s->watch = w;
+    s->watch_stop = stop;
+}
+
+/* ------------------------------------------------------ default store */
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static coffer_store *default_store;
+
+static void default_open(void)
+{
+    if (coffer_store_open(NULL, &default_store, NULL) != 0)
+        default_store = NULL;
+}
+
+coffer_store *coffer_default_store(void)
+{
+    pthread_once(&default_once, default_open);
+    return default_store;
+}

@@ -1,0 +1,540 @@
+/* value.c - read access to parsed values, containers with hash indexes,
+ * and the dotted-path syntax of coffer_value_seek. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ types */
+
+const char *coffer_type_name(coffer_type t)
+{
+    switch (t) {
+    case COFFER_TYPE_STRING: return "string";
+    case COFFER_TYPE_INTEGER: return "integer";
+    case COFFER_TYPE_FLOAT: return "float";
+    case COFFER_TYPE_BOOL: return "bool";
+    case COFFER_TYPE_DATETIME: return "datetime";
+    case COFFER_TYPE_DATETIME_LOCAL: return "datetime-local";
+    case COFFER_TYPE_DATE_LOCAL: return "date-local";
+    case COFFER_TYPE_TIME_LOCAL: return "time-local";
+    case COFFER_TYPE_ARRAY: return "array";
+    case COFFER_TYPE_TABLE: return "table";
+    case COFFER_TYPE_NONE: break;
+    }
+    return "none";
+}
+
+coffer_type coffer_value_type(const coffer_value *v)
+{
+    return v ? (coffer_type)v->type : COFFER_TYPE_NONE;
+}
+
+unsigned coffer_value_line(const coffer_value *v) { return v ? v->line : 0; }
+unsigned coffer_value_column(const coffer_value *v) { return v ? v->col : 0; }
+
+int coffer_value_string(const coffer_value *v, const char **s, size_t *len)
+{
+    if (!v)
+        return COFFER_EINVAL;
+    if (v->type != COFFER_TYPE_STRING)
+        return COFFER_ETYPE;
+    if (s)
+        *s = v->u.s;
+    if (len)
+        *len = v->len;
+    return 0;
+}
+
+int coffer_value_int(const coffer_value *v, int64_t *out)
+{
+    if (!v)
+        return COFFER_EINVAL;
+    if (v->type != COFFER_TYPE_INTEGER)
+        return COFFER_ETYPE;
+    if (out)
+        *out = v->u.i;
+    return 0;
+}
+
+int coffer_value_double(const coffer_value *v, double *out)
+{
+    if (!v)
+        return COFFER_EINVAL;
+    if (v->type != COFFER_TYPE_FLOAT)
+        return COFFER_ETYPE;
+    if (out)
+        *out = v->u.f;
+    return 0;
+}
+
+int coffer_value_bool(const coffer_value *v, bool *out)
+{
+    if (!v)
+        return COFFER_EINVAL;
+    if (v->type != COFFER_TYPE_BOOL)
+        return COFFER_ETYPE;
+    if (out)
+        *out = v->u.b != 0;
+    return 0;
+}
+
+int coffer_value_datetime(const coffer_value *v, coffer_datetime *out)
+{
+    if (!v)
+        return COFFER_EINVAL;
+    if (v->type < COFFER_TYPE_DATETIME || v->type > COFFER_TYPE_TIME_LOCAL)
+        return COFFER_ETYPE;
+    if (out)
+        *out = *v->u.dt;
+    return 0;
+}
+
+/* ------------------------------------------------------------- containers */
+
+size_t coffer_table_count(const coffer_value *t)
+{
+    return t && t->type == COFFER_TYPE_TABLE ? t->u.c->count : 0;
+}
+
+const coffer_value *coffer_table_at(const coffer_value *t, size_t i,
+                                    const char **key, size_t *keylen)
+{
+    if (!t || t->type != COFFER_TYPE_TABLE || i >= t->u.c->count)
+        return NULL;
+    const coffer_value *v = &t->u.c->items[i];
+    if (key)
+        *key = v->key;
+    if (keylen)
+        *keylen = v->keylen;
+    return v;
+}
+
+const coffer_value *coffer_table_get(const coffer_value *t, const char *key,
+                                     size_t keylen)
+{
+    if (!t || t->type != COFFER_TYPE_TABLE || !key)
+        return NULL;
+    return coffer_table_find(t->u.c, key, keylen);
+}
+
+size_t coffer_array_count(const coffer_value *a)
+{
+    return a && a->type == COFFER_TYPE_ARRAY ? a->u.c->count : 0;
+}
+
+const coffer_value *coffer_array_at(const coffer_value *a, size_t i)
+{
+    if (!a || a->type != COFFER_TYPE_ARRAY || i >= a->u.c->count)
+        return NULL;
+    return &a->u.c->items[i];
+}
+
+/* Random per-process seed: colliding keys cannot be prepared in advance. */
+static uint64_t hash_seed;
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_seed_init(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+            (uint64_t)(uintptr_t)&s;
+    }
+    __atomic_store_n(&hash_seed, s | 1, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t mix(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+uint32_t coffer_hash(const char *s, size_t n)
+{
+    if (COFFER_UNLIKELY(!__atomic_load_n(&hash_seed, __ATOMIC_ACQUIRE)))
+        pthread_once(&hash_once, hash_seed_init);
+    uint64_t h = hash_seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = mix(h ^ w) + 0x9e3779b97f4a7c15ULL;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    if (n)
+        memcpy(&w, s, n);
+    h = mix(h ^ w ^ ((uint64_t)n << 56));
+    return (uint32_t)(h ^ (h >> 29));
+}
+
+static inline int key_eq(const coffer_value *v, const char *key, size_t n)
+{
+    return v->key && v->keylen == n && (n == 0 || (v->key[0] == key[0] &&
+                                                    memcmp(v->key, key, n) == 0));
+}
+
+coffer_value *coffer_table_find(const coffer_container *c, const char *key,
+                                size_t n)
+{
+    if (!c || n > UINT16_MAX || (!key && n))
+        return NULL;
+    if (c->index) {
+        /* A slot holds the item index + 1 in its low bits (it is below
+         * the slot count) and the hash's high bits as a tag, so most
+         * probes never touch the items. */
+        const uint32_t mask = c->index_mask, h = coffer_hash(key, n);
+        for (uint32_t i = h & mask, slot; (slot = c->index[i]) != 0;
+             i = (i + 1) & mask) {
+            if ((slot & ~mask) != (h & ~mask))
+                continue;
+            coffer_value *v = &c->items[(slot & mask) - 1];
+            if (key_eq(v, key, n))
+                return v;
+        }
+        return NULL;
+    }
+    for (uint32_t i = 0; i < c->count; i++)
+        if (key_eq(&c->items[i], key, n))
+            return &c->items[i];
+    return NULL;
+}
+
+static inline unsigned log2_ceil(size_t n)
+{
+    return n <= 1 ? 0 : 64u - (unsigned)__builtin_clzll((unsigned long long)n - 1);
+}
+
+static inline unsigned log2_floor(size_t n)
+{
+    return 63u - (unsigned)__builtin_clzll((unsigned long long)n);
+}
+
+/* Gives a region back to the arena's free lists as power-of-two blocks. */
+static void give_back(coffer_arena *a, char *p, size_t size)
+{
+    while (size >= 16) {
+        unsigned k = log2_floor(size);
+        if (k > 31)
+            k = 31;
+        coffer_arena_unblock(a, p, k);
+        p += (size_t)1 << k;
+        size -= (size_t)1 << k;
+    }
+}
+
+void coffer_container_trim(coffer_arena *a, coffer_container *c)
+{
+    if (!c || c->count >= c->cap)
+        return;
+    give_back(a, (char *)(c->items + c->count),
+              (size_t)(c->cap - c->count) * sizeof(coffer_value));
+    c->cap = c->count;
+    if (!c->count)
+        c->items = NULL;
+}
+
+static int index_build(coffer_arena *a, coffer_container *c, uint32_t slots)
+{
+    unsigned cls = log2_ceil((size_t)slots * sizeof(uint32_t));
+    uint32_t *idx = coffer_arena_block(a, cls);
+    if (!idx)
+        return -1;
+    memset(idx, 0, (size_t)slots * sizeof *idx);
+    uint32_t mask = slots - 1;
+    for (uint32_t j = 0; j < c->count; j++) {
+        const coffer_value *v = &c->items[j];
+        if (!v->key)
+            continue;
+        uint32_t h = coffer_hash(v->key, v->keylen), i = h & mask;
+        while (idx[i])
+            i = (i + 1) & mask;
+        idx[i] = (h & ~mask) | (j + 1);
+    }
+    if (c->index)
+        give_back(a, (char *)c->index,
+                  (size_t)(c->index_mask + 1) * sizeof(uint32_t));
+    c->index = idx;
+    c->index_mask = mask;
+    return 0;
+}
+
+#define INDEX_FROM 8
+
+coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
+                                    const char *key, size_t keylen)
+{
+    if (!c || keylen > UINT16_MAX)
+        return NULL;
+    if (c->count == c->cap) {
+        if (c->cap >= ((uint32_t)1 << 30))
+            return NULL;
+        uint32_t ncap = c->cap ? (uint32_t)1 << log2_ceil((size_t)c->cap + 1) : 1;
+        unsigned cls = log2_ceil((size_t)ncap * sizeof(coffer_value));
+        coffer_value *items = coffer_arena_block(a, cls);
+        if (!items)
+            return NULL;
+        if (c->count)
+            memcpy(items, c->items, (size_t)c->count * sizeof *items);
+        if (c->cap)
+            give_back(a, (char *)c->items, (size_t)c->cap * sizeof *items);
+        c->items = items;
+        c->cap = ncap;
+    }
+    coffer_value *v = &c->items[c->count];
+    memset(v, 0, sizeof *v);
+    v->key = key;
+    v->keylen = (uint16_t)keylen;
+    c->count++;
+    if (key) {
+        if (c->index && c->count * 2 <= c->index_mask + 1) {
+            uint32_t h = coffer_hash(key, keylen), i = h & c->index_mask;
+            while (c->index[i])
+                i = (i + 1) & c->index_mask;
+            c->index[i] = (h & ~c->index_mask) | c->count;
+        } else if (c->count > INDEX_FROM) {
+            uint32_t slots = 32;
+            while (slots < c->count * 2)
+                slots *= 2;
+            if (index_build(a, c, slots)) {
+                c->count--;
+                return NULL;
+            }
+        }
+    }
+    return v;
+}
+
+/* ------------------------------------------------------------------ paths */
+
+#define PATH_KEY_MAX 4096
+
+static int hexv(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int is_bare(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+#define PATH_FAIL(...) \
+    coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0, __VA_ARGS__)
+
+/* The walker behind coffer_path_walk; *pos is the offset just after the
+ * step being reported (for messages naming a prefix). */
+static int walk(const char *path, coffer_path_step_fn fn, void *ctx,
+                coffer_error *err, size_t *pos)
+{
+    char buf[PATH_KEY_MAX + 4];
+    const char *p = path;
+    if (!path)
+        return PATH_FAIL("no path");
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p)
+        return PATH_FAIL("empty path");
+    int first = 1;
+    for (;;) {
+        if (!(first && *p == '[')) {
+            size_t n = 0;
+            const char *key = buf;
+            if (is_bare((unsigned char)*p)) {
+                const char *s = p;
+                while (is_bare((unsigned char)*p))
+                    p++;
+                key = s;
+                n = (size_t)(p - s);
+            } else if (*p == '"') {
+                p++;
+                while (*p != '"') {
+                    unsigned char ch = (unsigned char)*p;
+                    if (!ch)
+                        return PATH_FAIL("unterminated quoted key in path '%s'", path);
+                    if (n + 4 > PATH_KEY_MAX)
+                        return PATH_FAIL("key in path longer than %d bytes",
+                                         PATH_KEY_MAX);
+                    if (ch != '\\') {
+                        buf[n++] = (char)ch;
+                        p++;
+                        continue;
+                    }
+                    p++;
+                    switch (*p) {
+                    case 'b': buf[n++] = '\b'; break;
+                    case 't': buf[n++] = '\t'; break;
+                    case 'n': buf[n++] = '\n'; break;
+                    case 'f': buf[n++] = '\f'; break;
+                    case 'r': buf[n++] = '\r'; break;
+                    case '"': buf[n++] = '"'; break;
+                    case '\\': buf[n++] = '\\'; break;
+                    case 'u':
+                    case 'U': {
+                        int digits = *p == 'u' ? 4 : 8;
+                        uint32_t cp = 0;
+                        for (int i = 1; i <= digits; i++) {
+                            int h = hexv((unsigned char)p[i]);
+                            if (h < 0)
+                                return PATH_FAIL("invalid unicode escape in path '%s'", path);
+                            cp = cp << 4 | (uint32_t)h;
+                        }
+                        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                            return PATH_FAIL("invalid unicode escape in path '%s'", path);
+                        p += digits;
+                        if (cp < 0x80) {
+                            buf[n++] = (char)cp;
+                        } else if (cp < 0x800) {
+                            buf[n++] = (char)(0xc0 | cp >> 6);
+                            buf[n++] = (char)(0x80 | (cp & 0x3f));
+                        } else if (cp < 0x10000) {
+                            buf[n++] = (char)(0xe0 | cp >> 12);
+                            buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                            buf[n++] = (char)(0x80 | (cp & 0x3f));
+                        } else {
+                            buf[n++] = (char)(0xf0 | cp >> 18);
+                            buf[n++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                            buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                            buf[n++] = (char)(0x80 | (cp & 0x3f));
+                        }
+                        break;
+                    }
+                    default:
+                        return PATH_FAIL("invalid escape in path '%s'", path);
+                    }
+                    p++;
+                }
+                p++;
+                buf[n] = '\0';
+            } else if (*p == '\'') {
+                const char *s = ++p;
+                while (*p && *p != '\'')
+                    p++;
+                if (!*p)
+                    return PATH_FAIL("unterminated quoted key in path '%s'", path);
+                key = s;
+                n = (size_t)(p - s);
+                p++;
+            } else if (!*p) {
+                return PATH_FAIL("path '%s' ends with '.'", path);
+            } else {
+                return PATH_FAIL("invalid character in path '%s'", path);
+            }
+            *pos = (size_t)(p - path);
+            int rc = fn(ctx, key, n, -1);
+            if (rc)
+                return rc;
+        }
+        first = 0;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        while (*p == '[') {
+            p++;
+            if (*p < '0' || *p > '9')
+                return PATH_FAIL("expected an index after '[' in path '%s'", path);
+            long idx = 0;
+            while (*p >= '0' && *p <= '9') {
+                if (idx > (0x7fffffffL - 9) / 10)
+                    return PATH_FAIL("index too large in path '%s'", path);
+                idx = idx * 10 + (*p++ - '0');
+            }
+            if (*p != ']')
+                return PATH_FAIL("expected ']' in path '%s'", path);
+            p++;
+            *pos = (size_t)(p - path);
+            int rc = fn(ctx, NULL, 0, idx);
+            if (rc)
+                return rc;
+            while (*p == ' ' || *p == '\t')
+                p++;
+        }
+        if (!*p)
+            return 0;
+        if (*p != '.')
+            return PATH_FAIL("invalid character in path '%s'", path);
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+}
+
+int coffer_path_walk(const char *path, coffer_path_step_fn fn, void *ctx,
+                     coffer_error *err)
+{
+    size_t pos = 0;
+    return walk(path, fn, ctx, err, &pos);
+}
+
+typedef struct seek_ctx {
+    const coffer_value *cur;
+    const size_t *pos;
+    size_t found; /* path offset of the longest existing prefix */
+} seek_ctx;
+
+#define SEEK_MISSING 1
+
+static int seek_step(void *ctx, const char *key, size_t n, long index)
+{
+    seek_ctx *s = ctx;
+    const coffer_value *next = NULL;
+    if (key)
+        next = coffer_table_get(s->cur, key, n);
+    else
+        next = coffer_array_at(s->cur, (size_t)index);
+    if (!next)
+        return SEEK_MISSING;
+    s->cur = next;
+    s->found = *s->pos;
+    return 0;
+}
+
+static int noop_step(void *ctx, const char *key, size_t n, long index)
+{
+    (void)ctx, (void)key, (void)n, (void)index;
+    return 0;
+}
+
+int coffer_value_seek(const coffer_value *v, const char *path,
+                      const coffer_value **out, coffer_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!v || !out)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "no value or output pointer");
+    size_t pos = 0;
+    /* a malformed path is EINVAL even where a prefix is missing */
+    int rc = walk(path, noop_step, NULL, err, &pos);
+    if (rc)
+        return rc;
+    seek_ctx s = {v, &pos, 0};
+    rc = walk(path, seek_step, &s, err, &pos);
+    if (rc == SEEK_MISSING) {
+        if (s.found)
+            return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
+                                    "key '%s' not found (longest existing "
+                                    "prefix '%.*s')",
+                                    path, (int)s.found, path);
+        return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
+                                "key '%s' not found", path);
+    }
+    if (rc)
+        return rc;
+    *out = s.cur;
+    return 0;
+}

@@ -126,7 +126,7 @@ COFFER_INTERNAL coffer_value *coffer_table_find(const coffer_container *c,
                                                 const char *key, size_t n);
 /* Appends a member (or element, key NULL) and returns the new node,
  * zeroed apart from key/keylen; NULL when out of memory. Maintains the
- * hash index of tables with more than 8 members. */
+ * hash index of tables with more than 16 members. */
 COFFER_INTERNAL coffer_value *coffer_container_push(coffer_arena *a,
                                                     coffer_container *c,
                                                     const char *key,

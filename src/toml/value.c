@@ -267,7 +267,7 @@ static int index_build(coffer_arena *a, coffer_container *c, uint32_t slots)
     return 0;
 }
 
-#define INDEX_FROM 8
+#define INDEX_FROM 16
 
 coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
                                     const char *key, size_t keylen)

@@ -23,6 +23,14 @@ CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
 endif
 
+# The CLI is linked statically by default: one self-contained binary to drop
+# into a container image, and no dynamic loading before `coffer run` execs
+# its command. Sanitizer and valgrind builds link it dynamically.
+CLI_STATIC ?= $(if $(SAN),0,1)
+ifeq ($(CLI_STATIC),1)
+CLI_LDFLAGS := -static
+endif
+
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -63,8 +71,8 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcoffer.so.$(SOVER) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libcoffer.so.$(VERSION) $(BUILD)/libcoffer.so.$(SOVER)
 	ln -sf libcoffer.so.$(SOVER) $(BUILD)/libcoffer.so
-$(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+$(CLI): $(CLI_OBJ) $(STATIC) Makefile
+	$(CC) $(LDFLAGS) $(CLI_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
 $(BUILD)/%: tools/%.c $(STATIC)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 $(BUILD)/examples/pg_connect: examples/pg_connect.c $(STATIC) | $(DEPS)-pg
@@ -93,7 +101,7 @@ tsan:
 	BUILD=build-tsan SUITES=tsan sh tests/run.sh
 
 valgrind:
-	$(MAKE) BUILD=build-vg all $(UNIT_SRC:tests/unit/%.c=build-vg/tests/%)
+	$(MAKE) BUILD=build-vg CLI_STATIC=0 all $(UNIT_SRC:tests/unit/%.c=build-vg/tests/%)
 	BUILD=build-vg RUN_PREFIX="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no" SUITES=valgrind sh tests/run.sh
 
 bench: all | $(DEPS)-bench

@@ -3,7 +3,7 @@
 # Called by the Makefile; safe to run repeatedly. Usage: scripts/deps.sh [build|test|bench|fuzz|pg]
 set -eu
 group=${1:-test}
-build="gcc make pkg-config libsodium-dev"
+build="gcc libc6-dev make pkg-config libsodium-dev"
 test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 python3-dotenv git gdb"
 bench="$test g++ libtomlplusplus-dev python3-toml python3-dotenv python3-click hyperfine"
 fuzz="$test afl++"

@@ -34,12 +34,19 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
-if cc -std=c11 -Wall -Werror $(pkg-config --cflags coffer) -o "$tmp/hello" "$tmp/hello.c" \
+# A sanitizer build installs an instrumented library: link with the same runtime.
+CC=cc
+if nm "$BUILD/libcoffer.a" 2>/dev/null | grep -q '__asan_init'; then
+    CC="clang -fsanitize=address,undefined"
+elif nm "$BUILD/libcoffer.a" 2>/dev/null | grep -q '__tsan_init'; then
+    CC="clang -fsanitize=thread"
+fi
+if $CC -std=c11 -Wall -Werror $(pkg-config --cflags coffer) -o "$tmp/hello" "$tmp/hello.c" \
       $(pkg-config --libs coffer) -lsodium 2>"$tmp/cc.log" &&
    out=$(LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/hello") && [ "$out" = "0.1.0 app" ]; then
     ok "program builds with pkg-config against the shared library and runs"
 else nok "pkg-config build: $(cat "$tmp/cc.log") ${out:-}"; fi
-if cc -std=c11 $(pkg-config --cflags coffer) -o "$tmp/hello-static" "$tmp/hello.c" \
+if $CC -std=c11 $(pkg-config --cflags coffer) -o "$tmp/hello-static" "$tmp/hello.c" \
       "$tmp/prefix/lib/libcoffer.a" $(pkg-config --libs-only-other --static coffer) -lsodium -pthread 2>>"$tmp/cc.log" &&
    [ "$("$tmp/hello-static")" = "0.1.0 app" ]; then ok "program links the static library"
 else nok "static link: $(cat "$tmp/cc.log")"; fi

@@ -130,4 +130,4 @@ install: all
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/coffer.pc
 
 clean:
-	rm -rf build build-asan build-vg build-tsan build-clang build-fuzz
+	rm -rf build build-asan build-vg build-tsan build-clang build-fuzz build-afl build-afl-nosan

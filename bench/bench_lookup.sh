@@ -13,6 +13,6 @@ mkdir -p "$BUILD/bench"
 # No sanitizers here: the program interposes malloc and times nanoseconds.
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread \
     -I"$root/include" -o "$BUILD/bench/bench_lookup" \
-    "$root/bench/bench_lookup.c" "$lib" -lsodium -pthread
+    "$root/bench/bench_lookup.c" "$lib" -lsodium -lm -pthread
 shift $(( $# > 0 ? 1 : 0 ))
 exec "$BUILD/bench/bench_lookup" "$@"

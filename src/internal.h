@@ -67,6 +67,17 @@ COFFER_INTERNAL int coffer_arena_adopt(coffer_arena *a, void *block,
 COFFER_INTERNAL void *coffer_arena_block(coffer_arena *a, unsigned cls);
 COFFER_INTERNAL void coffer_arena_unblock(coffer_arena *a, void *p,
                                           unsigned cls);
+/* Gives a region of size bytes (8-aligned) back to the free lists as
+ * power-of-two blocks. */
+COFFER_INTERNAL void coffer_arena_give_back(coffer_arena *a, void *p,
+                                            size_t size);
+/* Like coffer_arena_alloc, but takes a free block first if one of the
+ * next power of two (or twice that) is there; the rest goes back. */
+COFFER_INTERNAL void *coffer_arena_alloc_reuse(coffer_arena *a, size_t size);
+/* size bytes from a new chunk with chunk (>= size) bytes of room that
+ * becomes the bump region: a buffer and what follows it share a chunk. */
+COFFER_INTERNAL void *coffer_arena_alloc_fresh(coffer_arena *a, size_t size,
+                                               size_t chunk);
 COFFER_INTERNAL char *coffer_arena_strndup(coffer_arena *a, const char *s,
                                            size_t n);
 
@@ -103,13 +114,14 @@ struct coffer_value {
 };
 
 struct coffer_container {
-    coffer_value *items; /* contiguous; block from coffer_arena_block */
+    coffer_value *items; /* contiguous, in the arena */
     uint32_t count;
-    uint32_t cap;        /* power of two while growing; count once trimmed */
-    uint32_t *index;     /* hash slots, or NULL: 0 empty, else item index + 1
-                            in the bits of index_mask, hash tag above */
-    uint32_t index_mask; /* slots - 1 */
+    uint32_t cap;        /* power of two while growing; count once trimmed;
+                            COFFER_CAP_INDEXED: a table with a hash index
+                            (value.c), whose slots precede the items */
 };
+
+#define COFFER_CAP_INDEXED 0x80000000u
 
 struct coffer_doc {
     coffer_arena arena;
@@ -126,7 +138,7 @@ COFFER_INTERNAL coffer_value *coffer_table_find(const coffer_container *c,
                                                 const char *key, size_t n);
 /* Appends a member (or element, key NULL) and returns the new node,
  * zeroed apart from key/keylen; NULL when out of memory. Maintains the
- * hash index of tables with more than 16 members. */
+ * hash index of tables with more than 32 members. */
 COFFER_INTERNAL coffer_value *coffer_container_push(coffer_arena *a,
                                                     coffer_container *c,
                                                     const char *key,

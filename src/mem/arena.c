@@ -13,6 +13,7 @@ struct coffer_chunk {
 #define CHUNK_HDR ((sizeof(coffer_chunk) + 15) & ~(size_t)15)
 #define CHUNK_MIN 1024
 #define CHUNK_MAX ((size_t)1 << 24)
+#define CHUNK_KEEP 1024 /* room worth keeping in the current chunk */
 
 void coffer_arena_init(coffer_arena *a, const coffer_allocator *alloc,
                        size_t first_chunk)
@@ -69,6 +70,8 @@ static coffer_chunk *new_chunk(coffer_arena *a, size_t payload)
     return c;
 }
 
+static void blocks_back(coffer_arena *a, char *q, size_t size);
+
 void *coffer_arena_alloc(coffer_arena *a, size_t size)
 {
     size = (size + 7) & ~(size_t)7;
@@ -77,15 +80,46 @@ void *coffer_arena_alloc(coffer_arena *a, size_t size)
         a->cur += size;
         return p;
     }
-    if (size > a->next_chunk / 4) /* large: its own chunk, keep the current */
+    /* a large free block (an outgrown member block) becomes the bump
+     * region; the old tail goes to the free lists */
+    for (unsigned k = 31; k >= 10 && ((size_t)1 << k) >= size; k--) {
+        char *p = a->free_lists[k];
+        if (!p)
+            continue;
+        memcpy(&a->free_lists[k], p, sizeof(void *));
+        blocks_back(a, a->cur, (size_t)(a->end - a->cur));
+        a->cur = p + size;
+        a->end = p + ((size_t)1 << k);
+        return p;
+    }
+    /* large, or large enough while the current chunk still has room for
+     * smaller requests: its own chunk, keep the current */
+    if (size > a->next_chunk / 4 ||
+        (size >= 4 * CHUNK_KEEP && (size_t)(a->end - a->cur) >= CHUNK_KEEP))
         return coffer_arena_alloc_big(a, size);
     coffer_chunk *c = new_chunk(a, a->next_chunk);
     if (!c)
         return NULL;
+    blocks_back(a, a->cur, (size_t)(a->end - a->cur)); /* the old tail */
     a->cur = c->base + CHUNK_HDR;
     a->end = c->base + c->size;
     if (a->next_chunk < CHUNK_MAX)
         a->next_chunk *= 2;
+    void *p = a->cur;
+    a->cur += size;
+    return p;
+}
+
+void *coffer_arena_alloc_fresh(coffer_arena *a, size_t size, size_t chunk)
+{
+    size = (size + 7) & ~(size_t)7;
+    if (chunk < size)
+        chunk = size;
+    coffer_chunk *c = new_chunk(a, (chunk + 7) & ~(size_t)7);
+    if (!c)
+        return NULL;
+    a->cur = c->base + CHUNK_HDR;
+    a->end = c->base + c->size;
     void *p = a->cur;
     a->cur += size;
     return p;
@@ -132,6 +166,53 @@ void coffer_arena_unblock(coffer_arena *a, void *p, unsigned cls)
         return;
     memcpy(p, &a->free_lists[cls], sizeof(void *));
     a->free_lists[cls] = p;
+}
+
+/* The region as power-of-two blocks into the free lists. */
+static void blocks_back(coffer_arena *a, char *q, size_t size)
+{
+    while (size >= 16) {
+        unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)size);
+        if (k > 31)
+            k = 31;
+        coffer_arena_unblock(a, q, k);
+        q += (size_t)1 << k;
+        size -= (size_t)1 << k;
+    }
+}
+
+void coffer_arena_give_back(coffer_arena *a, void *p, size_t size)
+{
+    char *q = p;
+    /* A large region (an outgrown member block) serves better as the bump
+     * region than in a free list nobody asks from: it takes the place of
+     * a smaller current tail, which goes to the free lists instead. */
+    if (size >= CHUNK_KEEP && size > (size_t)(a->end - a->cur)) {
+        char *tail = a->cur;
+        size_t room = (size_t)(a->end - a->cur);
+        a->cur = q;
+        a->end = q + size;
+        q = tail;
+        size = room;
+    }
+    blocks_back(a, q, size);
+}
+
+void *coffer_arena_alloc_reuse(coffer_arena *a, size_t size)
+{
+    size = (size + 7) & ~(size_t)7;
+    unsigned k = size <= 16 ? 4
+                            : 64u - (unsigned)__builtin_clzll(
+                                        (unsigned long long)size - 1);
+    for (unsigned j = k; j < k + 2 && j < 32; j++) {
+        char *p = a->free_lists[j];
+        if (!p)
+            continue;
+        memcpy(&a->free_lists[j], p, sizeof(void *));
+        blocks_back(a, p + size, ((size_t)1 << j) - size);
+        return p;
+    }
+    return coffer_arena_alloc(a, size);
 }
 
 char *coffer_arena_strndup(coffer_arena *a, const char *s, size_t n)

@@ -20,8 +20,8 @@
 #define DEFAULT_MAX_DEPTH 512u
 #define DEFAULT_MAX_KEY 4096u
 
-_Static_assert(sizeof(coffer_container) <= 32,
-               "containers are allocated as 32-byte arena blocks");
+_Static_assert(sizeof(coffer_container) <= 16,
+               "containers are allocated as 16-byte arena blocks");
 
 /* ------------------------------------------------------ character classes */
 
@@ -62,6 +62,15 @@ typedef struct frame {
     int is_array;
 } frame;
 
+/* A member block kept for reuse: a table or array is filled in it and
+ * moved to a block of its exact size when it is closed (see fit). */
+typedef struct stage {
+    coffer_value *items;
+    uint32_t cap;
+} stage;
+
+#define NSTAGES 8 /* inline nesting levels with a stage of their own */
+
 typedef struct parser {
     char *p;          /* cursor */
     char *end;        /* text + len; *end == '\0' */
@@ -73,7 +82,12 @@ typedef struct parser {
     unsigned max_depth;
     coffer_container *root;
     coffer_container *cur; /* table of the last header */
+    char *text;            /* start of the text */
     size_t chunk_step;     /* largest arena chunk to ask for */
+    size_t base_used;      /* arena bytes in use before the tree */
+    stage hstage[NSTAGES]; /* for the tables of [headers], by depth */
+    coffer_container *open[NSTAGES]; /* header tables not yet fitted */
+    stage vstage[NSTAGES]; /* for arrays and inline tables, by depth */
     seg *segs;
     size_t nsegs, capsegs;
     frame *stack;
@@ -615,7 +629,7 @@ static inline void terminate_keys(parser *P)
 
 static coffer_container *new_container(parser *P)
 {
-    coffer_container *c = coffer_arena_block(P->a, 5);
+    coffer_container *c = coffer_arena_block(P->a, 4);
     if (c)
         memset(c, 0, sizeof *c);
     return c;
@@ -642,6 +656,52 @@ static coffer_value *new_member(parser *P, coffer_container *c, const seg *g)
     return v;
 }
 
+/* Lends the stage's block to the empty container c. */
+static inline void stage_lend(stage *st, coffer_container *c)
+{
+    if (st->items && !c->cap) {
+        c->items = st->items;
+        c->cap = st->cap;
+        st->items = NULL;
+        st->cap = 0;
+    }
+}
+
+#define FIT_MAX 128 /* members: larger containers are trimmed in place */
+
+/* Closes c: moves its members to a block of their exact size and keeps
+ * the old block in st for the next container (the larger one if st
+ * already has one; the other goes back to the free lists). */
+static int fit(parser *P, stage *st, coffer_container *c)
+{
+    if (c->count == c->cap || (c->cap & COFFER_CAP_INDEXED))
+        return 0;
+    if (c->count > FIT_MAX) {
+        /* a copy of a big one would cost more than its unused tail */
+        coffer_container_trim(P->a, c);
+        return 0;
+    }
+    coffer_value *old = c->items, *items = NULL;
+    uint32_t oldcap = c->cap;
+    if (c->count) {
+        size_t bytes = (size_t)c->count * sizeof *items;
+        items = coffer_arena_alloc_reuse(P->a, bytes);
+        if (!items)
+            return NOMEM();
+        memcpy(items, old, bytes);
+    }
+    c->items = items;
+    c->cap = c->count;
+    if (st->items && st->cap >= oldcap) {
+        coffer_arena_give_back(P->a, old, (size_t)oldcap * sizeof *old);
+        return 0;
+    }
+    if (st->items)
+        coffer_arena_give_back(P->a, st->items, (size_t)st->cap * sizeof *old);
+    st->items = old;
+    st->cap = oldcap;
+    return 0;
+}
 
 /* [header] or [[header]] with its key path in P->segs. */
 static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
@@ -651,7 +711,17 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
     size_t n = P->nsegs;
     for (size_t i = 0; i < n; i++) {
         const seg *g = &P->segs[i];
-        coffer_value *v = coffer_table_find(c, g->s, g->len);
+        coffer_value *v = NULL;
+        if (c->count) {
+            /* headers usually name the table the last one named or
+             * created: try the newest member first */
+            coffer_value *last = &c->items[c->count - 1];
+            if (last->keylen == g->len && last->key &&
+                memcmp(last->key, g->s, g->len) == 0)
+                v = last;
+        }
+        if (!v)
+            v = coffer_table_find(c, g->s, g->len);
         if (i + 1 < n) {
             if (!v) {
                 v = new_member(P, c, g);
@@ -727,8 +797,28 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
             c = e->u.c;
         }
     }
-    if (P->cur != P->root && P->cur != c)
-        coffer_container_trim(P->a, P->cur);
+    /* Header tables at this depth or deeper are complete as far as the
+     * usual layout goes ([a], [a.b], [[a.c]], then [x]): fit them. One
+     * that is extended later grows again. */
+    size_t d = n - 1 < NSTAGES ? n - 1 : NSTAGES - 1;
+    for (size_t k = d; k < NSTAGES; k++) {
+        if (P->open[k] && P->open[k] != c) {
+            int rc = fit(P, &P->hstage[k], P->open[k]);
+            if (rc)
+                return rc;
+        }
+        P->open[k] = NULL;
+    }
+    if (!P->hstage[d].items && !c->cap) {
+        /* a first block for the tables at this depth: the usual sizes
+         * then need no growing */
+        P->hstage[d].items = coffer_arena_block(P->a, 8);
+        if (!P->hstage[d].items)
+            return NOMEM();
+        P->hstage[d].cap = 256 / sizeof(coffer_value);
+    }
+    stage_lend(&P->hstage[d], c);
+    P->open[d] = c;
     P->cur = c;
     return 0;
 }
@@ -1008,6 +1098,17 @@ static int number(parser *P, coffer_value *v)
     }
     if (!IS(*q, C_END))
         return FAIL(s, "invalid number");
+    if (!isfloat && ipend - ip <= 18) {
+        /* at most 18 digits (or fewer with underscores): cannot overflow */
+        uint64_t u = 0;
+        for (char *t = ip; t < ipend; t++)
+            if (*t != '_')
+                u = u * 10 + (uint64_t)(*t - '0');
+        v->type = COFFER_TYPE_INTEGER;
+        v->u.i = neg ? -(int64_t)u : (int64_t)u;
+        P->p = q;
+        return 0;
+    }
     if (!isfloat) {
         uint64_t u = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
         for (char *t = ip; t < ipend; t++) {
@@ -1202,6 +1303,8 @@ open:
     rc = stack_push(P, depth, c, ch == '[');
     if (rc)
         return rc;
+    if (depth < NSTAGES)
+        stage_lend(&P->vstage[depth], c);
     depth++;
     P->p++;
     if (ch == '{') {
@@ -1271,8 +1374,13 @@ table_after:
     return FAIL(P->p, "expected ',' or '}' after inline table member");
 
 close:
-    coffer_container_trim(P->a, c);
     depth--;
+    if (depth < NSTAGES) {
+        if ((rc = fit(P, &P->vstage[depth], c)))
+            return rc;
+    } else {
+        coffer_container_trim(P->a, c);
+    }
     if (depth == 0)
         return 0;
     c = P->stack[depth - 1].c;
@@ -1281,13 +1389,29 @@ close:
     goto table_after;
 }
 
-/* The arena doubles its chunk size as it grows; on big inputs that leaves
- * up to half of the last chunk unused. Keeping chunks at about a quarter
- * of the input bounds the slack. */
+/* Sizes the next arena chunk when the current one is nearly full: from
+ * the tree bytes per input byte so far, applied to the rest of the input;
+ * at most chunk_step. The last chunk then ends close to what the document
+ * needs. */
+#define PACE_ROOM 2048
+
 static inline void pace_arena(parser *P)
 {
-    if (P->a->next_chunk > P->chunk_step)
-        P->a->next_chunk = P->chunk_step;
+    coffer_arena *a = P->a;
+    if (COFFER_LIKELY((size_t)(a->end - a->cur) >= PACE_ROOM))
+        return;
+    size_t done = (size_t)(P->p - P->text);
+    size_t left = (size_t)(P->end - P->p);
+    size_t used = a->total - (size_t)(a->end - a->cur) - P->base_used;
+    if (!done)
+        return;
+    /* Half of it: early members blocks and stages make the rate look
+     * higher than it is, and a chunk too small only costs another one
+     * (sized the same way) while one too large stays unused. */
+    size_t need = (size_t)((double)used / (double)done * (double)left) / 2;
+    size_t floor = P->chunk_step / 8 < 1024 ? P->chunk_step / 8 : 1024;
+    need += floor < 256 ? 256 : floor;
+    a->next_chunk = need < P->chunk_step ? need : P->chunk_step;
 }
 
 /* After a key/value or header: whitespace, a comment, then a newline. */
@@ -1382,12 +1506,66 @@ static int document(parser *P)
 
 /* ------------------------------------------------------------------ entry */
 
-static size_t first_chunk(size_t len)
+#define SMALL_INPUT ((size_t)64 << 10)
+
+/* Tree bytes a small text probably needs: a node per '=', ',' and '[', a
+ * container per '[' and '{' ("[[" counts once), and some room for member
+ * blocks. */
+static size_t estimate_tree(const char *text, size_t len)
 {
-    size_t n = len / 4;
-    if (n < 4096)
-        n = 4096;
-    return n > ((size_t)1 << 24) ? (size_t)1 << 24 : n;
+    size_t nodes = 0, conts = 0, pairs = 0, i = 0;
+#if defined(__SSE2__)
+    const __m128i eq = _mm_set1_epi8('='), co = _mm_set1_epi8(','),
+                  lb = _mm_set1_epi8('['), lc = _mm_set1_epi8('{'),
+                  zero = _mm_setzero_si128();
+    while (i + 16 <= len) {
+        /* per-byte counters (compares give -1), summed every 255 rounds */
+        __m128i an = zero, ac = zero, ap = zero;
+        for (int r = 0; r < 255 && i + 16 <= len; r++, i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+            __m128i b = _mm_cmpeq_epi8(x, lb);
+            an = _mm_sub_epi8(an, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, eq),
+                                                            _mm_cmpeq_epi8(x, co)), b));
+            ac = _mm_sub_epi8(ac, _mm_or_si128(b, _mm_cmpeq_epi8(x, lc)));
+            ap = _mm_sub_epi8(ap, _mm_and_si128(b, _mm_srli_si128(b, 1)));
+        }
+        __m128i sp = _mm_sad_epu8(ap, zero);
+        pairs += (size_t)_mm_cvtsi128_si32(sp) +
+                 (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sp, 8));
+        __m128i sn = _mm_sad_epu8(an, zero), sc = _mm_sad_epu8(ac, zero);
+        nodes += (size_t)_mm_cvtsi128_si32(sn) +
+                 (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sn, 8));
+        conts += (size_t)_mm_cvtsi128_si32(sc) +
+                 (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sc, 8));
+    }
+#endif
+    for (; i < len; i++) {
+        char ch = text[i];
+        nodes += ch == '=' || ch == ',' || ch == '[';
+        conts += ch == '[' || ch == '{';
+        pairs += ch == '[' && i + 1 < len && text[i + 1] == '[';
+    }
+    nodes -= pairs;
+    conts -= pairs;
+    size_t est = nodes * sizeof(coffer_value) + conts * sizeof(coffer_container);
+    est += est / 4 + 512;
+    /* commas in strings must not make a small text reserve a lot */
+    return est < 2 * len + 1024 ? est : 2 * len + 1024;
+}
+
+/* The first chunk for the tree: an estimate for small texts, else half
+ * the input (dense documents need more, and pace_arena sizes the rest
+ * from what the first part took). */
+static size_t first_chunk(const char *text, size_t len)
+{
+    return len <= SMALL_INPUT ? estimate_tree(text, len) : len / 2 + 512;
+}
+
+/* The largest chunk pace_arena asks for. */
+static size_t chunk_step(size_t len)
+{
+    size_t n = len / 2;
+    return n < 1024 ? 1024 : n;
 }
 
 static int parse_into(coffer_arena *A, char *buf, size_t len,
@@ -1395,7 +1573,7 @@ static int parse_into(coffer_arena *A, char *buf, size_t len,
                       coffer_error *err)
 {
     coffer_doc *doc = coffer_arena_alloc(A, sizeof *doc);
-    coffer_container *root = doc ? coffer_arena_block(A, 5) : NULL;
+    coffer_container *root = doc ? coffer_arena_block(A, 4) : NULL;
     if (!root) {
         coffer_arena_release(A);
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
@@ -1422,7 +1600,9 @@ static int parse_into(coffer_arena *A, char *buf, size_t len,
         P.max_key = UINT16_MAX;
     P.max_depth = opt && opt->max_depth ? opt->max_depth : DEFAULT_MAX_DEPTH;
     P.root = P.cur = root;
-    P.chunk_step = first_chunk(len);
+    P.text = buf;
+    P.chunk_step = chunk_step(len);
+    P.base_used = A->total - (size_t)(A->end - A->cur);
     P.segs = P.segbuf;
     P.capsegs = sizeof P.segbuf / sizeof P.segbuf[0];
     P.stack = P.stackbuf;
@@ -1461,8 +1641,10 @@ int coffer_toml_parse(const char *text, size_t len,
         return coffer_error_set(err, COFFER_ELIMIT, NULL, 0, 0,
                                 "input larger than %zu bytes", max);
     coffer_arena A;
-    coffer_arena_init(&A, opt ? opt->allocator : NULL, first_chunk(len));
-    char *buf = coffer_arena_alloc_big(&A, len + 1);
+    /* the copy and the first part of the tree share a chunk */
+    size_t tree = first_chunk(text, len);
+    coffer_arena_init(&A, opt ? opt->allocator : NULL, tree);
+    char *buf = coffer_arena_alloc_fresh(&A, len + 1, len + 1 + tree);
     if (!buf) {
         coffer_arena_release(&A);
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
@@ -1493,7 +1675,7 @@ int coffer_toml_parse_owned(char *buf, size_t len, size_t bufsize,
     }
     size_t max = opt && opt->max_input ? opt->max_input : DEFAULT_MAX_INPUT;
     coffer_arena A;
-    coffer_arena_init(&A, al, first_chunk(len));
+    coffer_arena_init(&A, al, first_chunk(buf, len));
     if (coffer_arena_adopt(&A, buf, bufsize)) {
         coffer_memzero(buf, bufsize);
         al->release(al->ctx, buf, bufsize);

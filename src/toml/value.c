@@ -182,17 +182,30 @@ static inline int key_eq(const coffer_value *v, const char *key, size_t n)
                                                     memcmp(v->key, key, n) == 0));
 }
 
+/* An indexed table (COFFER_CAP_INDEXED in cap) has a power-of-two
+ * capacity and its hash slots, two per item, just before its items in the
+ * same block. A slot holds the item index + 1 in its low bits (below the
+ * slot count) and the hash's high bits as a tag, so most probes never
+ * touch the items; 0 is an empty slot. */
+static inline uint32_t capacity(const coffer_container *c)
+{
+    return c->cap & ~COFFER_CAP_INDEXED;
+}
+
+static inline uint32_t *slots_of(const coffer_container *c)
+{
+    return (uint32_t *)(void *)c->items - 2 * (size_t)capacity(c);
+}
+
 coffer_value *coffer_table_find(const coffer_container *c, const char *key,
                                 size_t n)
 {
     if (!c || n > UINT16_MAX || (!key && n))
         return NULL;
-    if (c->index) {
-        /* A slot holds the item index + 1 in its low bits (it is below
-         * the slot count) and the hash's high bits as a tag, so most
-         * probes never touch the items. */
-        const uint32_t mask = c->index_mask, h = coffer_hash(key, n);
-        for (uint32_t i = h & mask, slot; (slot = c->index[i]) != 0;
+    if (c->cap & COFFER_CAP_INDEXED) {
+        const uint32_t *idx = slots_of(c);
+        const uint32_t mask = 2 * capacity(c) - 1, h = coffer_hash(key, n);
+        for (uint32_t i = h & mask, slot; (slot = idx[i]) != 0;
              i = (i + 1) & mask) {
             if ((slot & ~mask) != (h & ~mask))
                 continue;
@@ -202,9 +215,12 @@ coffer_value *coffer_table_find(const coffer_container *c, const char *key,
         }
         return NULL;
     }
-    for (uint32_t i = 0; i < c->count; i++)
-        if (key_eq(&c->items[i], key, n))
-            return &c->items[i];
+    /* small table: the length first, it rules out most members */
+    for (uint32_t i = 0; i < c->count; i++) {
+        coffer_value *v = &c->items[i];
+        if (v->keylen == n && key_eq(v, key, n))
+            return v;
+    }
     return NULL;
 }
 
@@ -213,27 +229,14 @@ static inline unsigned log2_ceil(size_t n)
     return n <= 1 ? 0 : 64u - (unsigned)__builtin_clzll((unsigned long long)n - 1);
 }
 
-static inline unsigned log2_floor(size_t n)
-{
-    return 63u - (unsigned)__builtin_clzll((unsigned long long)n);
-}
-
-/* Gives a region back to the arena's free lists as power-of-two blocks. */
 static void give_back(coffer_arena *a, char *p, size_t size)
 {
-    while (size >= 16) {
-        unsigned k = log2_floor(size);
-        if (k > 31)
-            k = 31;
-        coffer_arena_unblock(a, p, k);
-        p += (size_t)1 << k;
-        size -= (size_t)1 << k;
-    }
+    coffer_arena_give_back(a, p, size);
 }
 
 void coffer_container_trim(coffer_arena *a, coffer_container *c)
 {
-    if (!c || c->count >= c->cap)
+    if (!c || (c->cap & COFFER_CAP_INDEXED) || c->count >= c->cap)
         return;
     give_back(a, (char *)(c->items + c->count),
               (size_t)(c->cap - c->count) * sizeof(coffer_value));
@@ -242,50 +245,78 @@ void coffer_container_trim(coffer_arena *a, coffer_container *c)
         c->items = NULL;
 }
 
-static int index_build(coffer_arena *a, coffer_container *c, uint32_t slots)
+static inline void index_put(uint32_t *idx, uint32_t mask,
+                             const coffer_value *v, uint32_t pos)
 {
-    unsigned cls = log2_ceil((size_t)slots * sizeof(uint32_t));
-    uint32_t *idx = coffer_arena_block(a, cls);
-    if (!idx)
+    uint32_t h = coffer_hash(v->key, v->keylen), i = h & mask;
+    while (idx[i])
+        i = (i + 1) & mask;
+    idx[i] = (h & ~mask) | pos;
+}
+
+/* Moves the members of c to an indexed block of ncap items (a power of
+ * two above the count) and hashes them all. */
+static int grow_indexed(coffer_arena *a, coffer_container *c, uint32_t ncap)
+{
+    size_t bytes = (size_t)ncap * (sizeof(coffer_value) + 2 * sizeof(uint32_t));
+    char *blk = coffer_arena_alloc(a, bytes);
+    if (!blk)
         return -1;
-    memset(idx, 0, (size_t)slots * sizeof *idx);
-    uint32_t mask = slots - 1;
-    for (uint32_t j = 0; j < c->count; j++) {
-        const coffer_value *v = &c->items[j];
-        if (!v->key)
-            continue;
-        uint32_t h = coffer_hash(v->key, v->keylen), i = h & mask;
-        while (idx[i])
-            i = (i + 1) & mask;
-        idx[i] = (h & ~mask) | (j + 1);
-    }
-    if (c->index)
-        give_back(a, (char *)c->index,
-                  (size_t)(c->index_mask + 1) * sizeof(uint32_t));
-    c->index = idx;
-    c->index_mask = mask;
+    uint32_t *idx = (uint32_t *)(void *)blk;
+    coffer_value *items = (coffer_value *)(void *)(blk + (size_t)ncap * 2 *
+                                                             sizeof(uint32_t));
+    memset(idx, 0, (size_t)ncap * 2 * sizeof *idx);
+    if (c->count)
+        memcpy(items, c->items, (size_t)c->count * sizeof *items);
+    uint32_t cap = capacity(c);
+    if (c->cap & COFFER_CAP_INDEXED)
+        give_back(a, (char *)slots_of(c),
+                  (size_t)cap * (sizeof(coffer_value) + 2 * sizeof(uint32_t)));
+    else if (cap)
+        give_back(a, (char *)c->items, (size_t)cap * sizeof *items);
+    c->items = items;
+    c->cap = ncap | COFFER_CAP_INDEXED;
+    const uint32_t mask = 2 * ncap - 1;
+    for (uint32_t j = 0; j < c->count; j++)
+        if (items[j].key)
+            index_put(idx, mask, &items[j], j + 1);
     return 0;
 }
 
-#define INDEX_FROM 16
+#define INDEX_FROM 32
 
 coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
                                     const char *key, size_t keylen)
 {
     if (!c || keylen > UINT16_MAX)
         return NULL;
-    if (c->count == c->cap) {
-        if (c->cap >= ((uint32_t)1 << 30))
+    uint32_t cap = capacity(c);
+    if (c->cap & COFFER_CAP_INDEXED) {
+        if (c->count == cap) {
+            if (cap >= ((uint32_t)1 << 28) || grow_indexed(a, c, cap * 2))
+                return NULL;
+            cap *= 2;
+        }
+    } else if (key && c->count >= INDEX_FROM) {
+        /* the first member past INDEX_FROM: from now on with an index */
+        uint32_t ncap = 64;
+        while (ncap <= c->count)
+            ncap *= 2;
+        if (ncap > ((uint32_t)1 << 28) || grow_indexed(a, c, ncap))
             return NULL;
-        uint32_t ncap = c->cap ? (uint32_t)1 << log2_ceil((size_t)c->cap + 1) : 1;
+        cap = ncap;
+    } else if (c->count == cap) {
+        if (cap >= ((uint32_t)1 << 30))
+            return NULL;
+        uint32_t ncap = cap ? (uint32_t)1 << log2_ceil((size_t)cap + 1) : 1;
         unsigned cls = log2_ceil((size_t)ncap * sizeof(coffer_value));
         coffer_value *items = coffer_arena_block(a, cls);
         if (!items)
             return NULL;
         if (c->count)
             memcpy(items, c->items, (size_t)c->count * sizeof *items);
-        if (c->cap)
-            give_back(a, (char *)c->items, (size_t)c->cap * sizeof *items);
+        if (cap)
+            give_back(a, (char *)c->items, (size_t)cap * sizeof *items);
         c->items = items;
         c->cap = ncap;
     }
@@ -294,22 +325,8 @@ coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
     v->key = key;
     v->keylen = (uint16_t)keylen;
     c->count++;
-    if (key) {
-        if (c->index && c->count * 2 <= c->index_mask + 1) {
-            uint32_t h = coffer_hash(key, keylen), i = h & c->index_mask;
-            while (c->index[i])
-                i = (i + 1) & c->index_mask;
-            c->index[i] = (h & ~c->index_mask) | c->count;
-        } else if (c->count > INDEX_FROM) {
-            uint32_t slots = 32;
-            while (slots < c->count * 2)
-                slots *= 2;
-            if (index_build(a, c, slots)) {
-                c->count--;
-                return NULL;
-            }
-        }
-    }
+    if (key && (c->cap & COFFER_CAP_INDEXED))
+        index_put(slots_of(c), 2 * cap - 1, v, c->count);
     return v;
 }
 

@@ -107,10 +107,10 @@ case "$pattern" in
 esac
 
 # ------------------------------------------------------- holder scenario
-# run_holder NAME LEAK: runs the whole scenario, leaves cores in $sb/NAME/.
+# run_holder NAME LEAK [EXPORT]: runs the whole scenario, leaves cores in $sb/NAME/.
 # Sets M1, M2 (the markers) and reports TAP lines about reading.
 run_holder() {
-    name=$1 leak=$2
+    name=$1 leak=$2 export=${3:-0}
     d=$sb/$name
     mkdir -p "$d/run"
     M1=$(marker) M2=$(marker)
@@ -120,7 +120,7 @@ run_holder() {
     (
         cd "$d/run" || exit 1
         ulimit -c unlimited 2>/dev/null
-        HOLDER_LEAK=$leak exec "$holder" "$d/secrets.toml" <"$d/ctl" 3>&-
+        HOLDER_LEAK=$leak HOLDER_EXPORT=$export exec "$holder" "$d/secrets.toml" <"$d/ctl" 3>&-
     ) >"$d/status" 2>"$d/stderr" &
     hp=$!
     pids="$pids $hp"
@@ -187,6 +187,20 @@ if [ -n "$kernel_core" ]; then
     fi
 else
     skip "kernel core dump" "core_pattern '$pattern' is not a relative file name"
+fi
+rm -f "$d"/gcore* "$d"/run/core*
+
+# The same with coffer_store_export(): the environment points into
+# coffer's secure record, so exported values are not in the core either.
+run_holder exported 0 1
+if [ -n "$have_gcore" ]; then
+    check "$(count_in "$d/gcore1.$hp" "$M1")" "exported: gcore after load: marker absent"
+    check "$(( $(count_in "$d/gcore2.$hp" "$M1") + $(count_in "$d/gcore2.$hp" "$M2") ))" \
+        "exported: gcore after reload and re-export: both markers absent"
+fi
+if [ -n "$kernel_core" ] && [ -n "$kcore" ]; then
+    check "$(( $(count_in "$kcore" "$M1") + $(count_in "$kcore" "$M2") ))" \
+        "exported: kernel core: both markers absent"
 fi
 rm -f "$d"/gcore* "$d"/run/core*
 

@@ -15,6 +15,9 @@
  *   wait    print "waiting" and wait for the next command (gcore runs now)
  *   abort   abort() (the kernel writes a core if RLIMIT_CORE allows)
  * EOF exits. Each step prints one status line, flushed.
+ * HOLDER_EXPORT=1 also exports the secrets into the environment with
+ * coffer_store_export() after each load (the environment then points into
+ * coffer's secure record).
  * HOLDER_LEAK=1 keeps an unprotected malloc'ed copy of api_key alive (the
  * control case: the marker must then be found in the core).
  */
@@ -27,6 +30,7 @@
 
 static char *leak; /* the deliberate unprotected copy (control case) */
 static int leak_on;
+static int export_on; /* HOLDER_EXPORT=1: also coffer_store_export() */
 
 static void die(const char *what, const coffer_error *err)
 {
@@ -123,6 +127,13 @@ static void read_all(coffer_store *s, const char *tag)
     printf("\n");
     fflush(stdout);
     coffer_snapshot_release(snap);
+    if (export_on) {
+        if (coffer_store_export(s, 0, &err))
+            die("export", &err);
+        const char *e = getenv("api_key");
+        if (!e || strlen(e) != len)
+            die("exported api_key", NULL);
+    }
 }
 
 int main(int argc, char **argv)
@@ -134,6 +145,7 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
     leak_on = getenv("HOLDER_LEAK") && strcmp(getenv("HOLDER_LEAK"), "1") == 0;
+    export_on = getenv("HOLDER_EXPORT") && strcmp(getenv("HOLDER_EXPORT"), "1") == 0;
 
     const char *paths[] = { argv[1] };
     coffer_store_options opt;

@@ -81,7 +81,7 @@ $(BUILD)/examples/pg_connect: examples/pg_connect.c $(STATIC) | $(DEPS)-pg
 $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(STATIC) | $(DEPS)-test
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h tests/unit/store_testutil.h $(STATIC) | $(DEPS)-test
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(STATIC) -lcmocka $(LDLIBS)
 

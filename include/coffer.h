@@ -106,9 +106,12 @@ typedef struct coffer_allocator {
 /* malloc/free, wiping before free. Fast; no locking. */
 COFFER_API const coffer_allocator *coffer_allocator_plain(void);
 
-/* libsodium guarded pages: mlock'ed, MADV_DONTDUMP, guard pages, canary,
- * wiped on release. If locking fails, the memory is still used and
- * coffer_memory_lock_failed() turns true. */
+/* Guarded pages: each block is its own mapping between two no-access guard
+ * pages, mlock'ed and MADV_DONTDUMP (libsodium's sodium_mlock), the bytes
+ * ending at the back guard with a canary in front (checked on release:
+ * a mismatch aborts), wiped (sodium_memzero) and unmapped on release.
+ * release must get the size given to alloc. If locking fails, the memory
+ * is still used and coffer_memory_lock_failed() turns true. */
 COFFER_API const coffer_allocator *coffer_allocator_secure(void);
 
 /* True once any secure allocation could not be locked (RLIMIT_MEMLOCK). */

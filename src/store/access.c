@@ -517,8 +517,8 @@ int coffer_snapshot_section(const coffer_snapshot *snap, const char *path,
     }
     coffer_memzero(tmp, sizeof tmp);
     size_t ptrs = (2 * (n + 1)) * sizeof(char *);
-    /* sodium_malloc aligns the end of the block to a page: round the size
-     * so that the start is aligned too. */
+    /* The secure allocator aligns the end of the block to a page: round
+     * the size so that the start is aligned too. */
     size_t size = (sizeof(section_hdr) + ptrs + bytes + 15) & ~(size_t)15;
     const coffer_allocator *a = coffer_allocator_secure();
     char *block = a->alloc(a->ctx, size);

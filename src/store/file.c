@@ -168,9 +168,7 @@ int coffer_file_read(coffer_loadctx *lc, const char *path, char **buf,
                                 "'%s' is larger than the size limit "
                                 "(%zu bytes)", path, max);
     }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    /* O_NONBLOCK stays set: it has no effect on a regular file. */
     size_t want = (size_t)st.st_size;
     size_t cap = want + 1;
     char *p = lc->alloc->alloc(lc->alloc->ctx, cap);
@@ -179,33 +177,28 @@ int coffer_file_read(coffer_loadctx *lc, const char *path, char **buf,
         return coffer_error_set(err, COFFER_ENOMEM, path, 0, 0,
                                 "out of memory reading '%s'", path);
     }
+    /* Ask for one byte more than fstat saw: getting it means the file grew
+     * while being read. A short read that completes the fstat size is the
+     * end of the file, so a file usually takes a single read. */
     size_t got = 0;
     for (;;) {
-        if (got == want) {
-            /* One more byte tells whether the file grew since fstat. */
-            char probe;
-            ssize_t r = read(fd, &probe, 1);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r > 0) {
-                coffer_memzero(&probe, 1);
-                rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
-                                      "'%s' changed while being read", path);
-                goto fail;
-            }
-            if (r < 0)
-                goto fail_errno;
-            break;
-        }
-        ssize_t r = read(fd, p + got, want - got);
+        size_t ask = cap - got;
+        ssize_t r = read(fd, p + got, ask);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             goto fail_errno;
         }
         if (r == 0)
-            break; /* shrank: take what is there */
+            break; /* at the end (or shrank: take what is there) */
         got += (size_t)r;
+        if (got > want) {
+            rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
+                                  "'%s' changed while being read", path);
+            goto fail;
+        }
+        if (got == want && (size_t)r < ask)
+            break;
     }
     close(fd);
     p[got] = '\0';

@@ -1,8 +1,8 @@
 /* region.c - one big secure block per snapshot, carved up for the file
  * buffers, the parsed documents' arenas and the snapshot's own arena.
  *
- * Why: each sodium_malloc costs an mmap, two mprotects and an mlock (and
- * its free a TLB flush); a snapshot made of three or more of them spent
+ * Why: each secure block costs an mmap, an mprotect and an mlock (and its
+ * release an munmap); a snapshot made of three or more of them spent
  * most of its load time in the kernel. Pieces are never released one by
  * one (the arenas wipe them before "releasing"); the blocks are wiped and
  * released when the snapshot goes. */
@@ -86,7 +86,7 @@ void coffer_region_init(coffer_region *r, const coffer_allocator *base,
 void coffer_region_release(coffer_region *r)
 {
     coffer_region_block *b = r->head;
-    /* sodium_free wipes the whole block itself; other allocators may not. */
+    /* The secure allocator wipes the whole block itself; others may not. */
     bool wipe = r->base != coffer_allocator_secure();
     while (b) {
         coffer_region_block *next = b->next;

@@ -68,6 +68,14 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name,
                   const char *shortname, const char **val);
 /* Rejects an unknown option: prints it and the usage on stderr; returns 2. */
 int cli_bad_option(const char *arg, const char *usage);
+/* The single KEY operand of a verb. cli_take_key takes argv[*i] as the key
+ * ("--" makes the next word the key even if it starts with '-'); it
+ * returns 0, or 2 after the message for an unknown option or a second
+ * operand. cli_need_key returns 0 if the key was given, else 2 after the
+ * message. */
+int cli_take_key(int argc, char **argv, int *i, const char **key,
+                 const char *usage);
+int cli_need_key(const char *key, const char *usage);
 
 /* Makes this process non-dumpable (no core dump, no same-user ptrace). */
 void cli_harden(void);

@@ -122,6 +122,31 @@ int cli_bad_option(const char *arg, const char *usage)
     return cli_usage(usage, true);
 }
 
+int cli_take_key(int argc, char **argv, int *i, const char **key,
+                 const char *usage)
+{
+    if (strcmp(argv[*i], "--") == 0 && *i + 1 < argc && !*key) {
+        *key = argv[++*i];
+        return 0;
+    }
+    if (argv[*i][0] == '-' && argv[*i][1])
+        return cli_bad_option(argv[*i], usage);
+    if (*key) {
+        cli_error("too many arguments");
+        return cli_usage(usage, true);
+    }
+    *key = argv[*i];
+    return 0;
+}
+
+int cli_need_key(const char *key, const char *usage)
+{
+    if (key)
+        return 0;
+    cli_error("missing KEY");
+    return cli_usage(usage, true);
+}
+
 void cli_harden(void)
 {
 #ifdef __linux__

@@ -54,22 +54,13 @@ int cmd_get(int argc, char **argv)
             }
             continue;
         }
-        if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !key) {
-            key = argv[++i];
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1])
-            return cli_bad_option(argv[i], usage_get);
-        if (key) {
-            cli_error("too many arguments");
-            return cli_usage(usage_get, true);
-        }
-        key = argv[i];
+        int bad = cli_take_key(argc, argv, &i, &key, usage_get);
+        if (bad)
+            return bad;
     }
-    if (!key) {
-        cli_error("missing KEY");
-        return cli_usage(usage_get, true);
-    }
+    int bad = cli_need_key(key, usage_get);
+    if (bad)
+        return bad;
 
     coffer_store *s;
     coffer_snapshot *snap;
@@ -262,22 +253,13 @@ int cmd_where(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i]))
             return cli_usage(usage_where, false);
-        if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !key) {
-            key = argv[++i];
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1])
-            return cli_bad_option(argv[i], usage_where);
-        if (key) {
-            cli_error("too many arguments");
-            return cli_usage(usage_where, true);
-        }
-        key = argv[i];
+        int bad = cli_take_key(argc, argv, &i, &key, usage_where);
+        if (bad)
+            return bad;
     }
-    if (!key) {
-        cli_error("missing KEY");
-        return cli_usage(usage_where, true);
-    }
+    int bad = cli_need_key(key, usage_where);
+    if (bad)
+        return bad;
     coffer_store *s;
     coffer_snapshot *snap;
     int rc = cli_load(&s, &snap);

@@ -55,70 +55,46 @@ static void finding(coffer_loadctx *lc, int severity, const char *file,
         lc->finding(lc->fctx, severity, file, msg);
 }
 
+/* The ownership and mode rules, as OpenSSH applies them to its keys.
+ * Findings (coffer check) say what is wrong with the file they name;
+ * errors and warnings quote the file themselves. */
 static int check_perms(coffer_loadctx *lc, const char *path,
                        const struct stat *st, coffer_error *err)
 {
-    char msg[COFFER_ERROR_MESSAGE_MAX + 64];
-    uid_t me = geteuid();
-    if (st->st_uid != 0 && st->st_uid != me) {
-        snprintf(msg, sizeof msg,
-                 "'%s' is owned by another user (uid %u); refusing it",
-                 path, (unsigned)st->st_uid);
-        if (lc->finding) {
-            finding(lc, 2, path, msg);
-            return 0;
-        }
+    char fix[COFFER_ERROR_PATH_MAX + 32];
+    char what[sizeof fix + 128];
+    if (lc->dir_hint)
+        snprintf(fix, sizeof fix, "use defaultMode: 0400");
+    else
+        snprintf(fix, sizeof fix, "chmod 600 '%s'", path);
+    int severity = 0; /* 1: a warning, 2: the file is refused */
+    if (st->st_uid != 0 && st->st_uid != geteuid()) {
+        severity = 2;
+        snprintf(what, sizeof what, "owned by another user (uid %u); "
+                 "refusing it", (unsigned)st->st_uid);
+    } else if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        severity = 2;
+        snprintf(what, sizeof what, "writable by group or others; refusing "
+                 "it (%s)", fix);
+    } else if (st->st_mode & (S_IRGRP | S_IROTH)) {
+        severity = lc->strict ? 2 : 1;
+        snprintf(what, sizeof what, "readable by group or others%s (%s)",
+                 lc->strict ? "; refusing it in strict mode" : "", fix);
+    }
+    if (!severity)
+        return 0;
+    if (lc->finding) {
+        finding(lc, severity, path, what);
+        return 0;
+    }
+    char msg[sizeof what + COFFER_ERROR_PATH_MAX + 8];
+    snprintf(msg, sizeof msg, "'%s' is %s", path, what);
+    if (severity == 2)
         return coffer_error_set(err, COFFER_EPERM, path, 0, 0, "%s", msg);
-    }
-    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-        if (lc->dir_hint)
-            snprintf(msg, sizeof msg,
-                     "'%s' is writable by group or others; refusing it "
-                     "(use defaultMode: 0400 for Kubernetes volumes)", path);
-        else
-            snprintf(msg, sizeof msg,
-                     "'%s' is writable by group or others; refusing it "
-                     "(chmod 600 '%s')", path, path);
-        if (lc->finding) {
-            finding(lc, 2, path, msg);
-            return 0;
-        }
-        return coffer_error_set(err, COFFER_EPERM, path, 0, 0, "%s", msg);
-    }
-    if (st->st_mode & (S_IRGRP | S_IROTH)) {
-        const char *hint = lc->dir_hint ? "defaultMode: 0400" : NULL;
-        if (lc->strict) {
-            if (hint)
-                snprintf(msg, sizeof msg,
-                         "'%s' is readable by group or others; refusing it "
-                         "in strict mode (use %s)", path, hint);
-            else
-                snprintf(msg, sizeof msg,
-                         "'%s' is readable by group or others; refusing it "
-                         "in strict mode (chmod 600 '%s')", path, path);
-            if (lc->finding) {
-                finding(lc, 2, path, msg);
-                return 0;
-            }
-            return coffer_error_set(err, COFFER_EPERM, path, 0, 0, "%s", msg);
-        }
-        if (hint)
-            snprintf(msg, sizeof msg,
-                     "'%s' is readable by group or others (use %s)", path,
-                     hint);
-        else
-            snprintf(msg, sizeof msg,
-                     "'%s' is readable by group or others (chmod 600 '%s')",
-                     path, path);
-        if (lc->finding) {
-            finding(lc, 1, path, msg);
-            return 0;
-        }
-        /* Once per source per process: a directory source warns once. */
-        const char *key = lc->src && lc->src->path[0] ? lc->src->path : path;
-        if (first_warning(key))
-            coffer_store_diag(lc->store, path, msg);
-    }
+    /* Once per source per process: a directory source warns once. */
+    const char *key = lc->src && lc->src->path[0] ? lc->src->path : path;
+    if (first_warning(key))
+        coffer_store_diag(lc->store, path, msg);
     return 0;
 }
 

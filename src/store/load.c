@@ -60,20 +60,52 @@ static void free_names(struct dirent **names, int n)
     free(names);
 }
 
-static int list_dir(const char *path, struct dirent ***names, coffer_error *err)
+/* walk_dir's answer when the directory itself does not exist (it may have
+ * vanished during a swap): the caller decides what a missing one means. */
+#define DIR_VANISHED 1
+
+typedef int (*entry_fn)(coffer_loadctx *lc, const char *path,
+                        const char *name, void *ctx, coffer_error *err);
+
+/* Calls fn for each entry of dir not starting with '.', in byte order of
+ * the names, with the entry's path. fn returns 0 to go on or a negative
+ * error to stop. Returns 0, DIR_VANISHED, or the first error. */
+static int walk_dir(coffer_loadctx *lc, const char *dir, entry_fn fn,
+                    void *ctx, coffer_error *err)
 {
-    int n = scandir(path, names, not_hidden, by_name);
+    struct dirent **names;
+    int n = scandir(dir, &names, not_hidden, by_name);
     if (n < 0) {
         int e = errno;
         if (e == ENOENT)
-            return -1000; /* vanished */
-        coffer_error_set(err, COFFER_EIO, path, 0, 0,
-                         "cannot read directory '%s': %s", path, strerror(e));
+            return DIR_VANISHED;
+        coffer_error_set(err, COFFER_EIO, dir, 0, 0,
+                         "cannot read directory '%s': %s", dir, strerror(e));
         if (err)
             err->sys_errno = e;
         return COFFER_EIO;
     }
-    return n;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char *path = join(lc->arena, dir, names[i]->d_name);
+        rc = path ? fn(lc, path, names[i]->d_name, ctx, err)
+                  : coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                     "out of memory");
+    }
+    free_names(names, n);
+    return rc;
+}
+
+/* stat() of a directory entry: 0, 1 if it is gone (a dangling link during
+ * a swap), or an error. */
+static int stat_entry(const char *path, struct stat *st, coffer_error *err)
+{
+    if (stat(path, st) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 1;
+    return coffer_error_set(err, COFFER_EIO, path, 0, 0, "cannot stat '%s': %s",
+                            path, strerror(errno));
 }
 
 static bool is_space(char c)
@@ -161,185 +193,145 @@ static void set_string(coffer_value *v, const char *s, size_t n)
 
 /* -------------------------------------------------------------- FLAT */
 
+static int flat_entry(coffer_loadctx *lc, const char *path,
+                      const char *name, void *ctx, coffer_error *err)
+{
+    coffer_layer *layer = ctx;
+    const char *val;
+    size_t len;
+    int rc = read_value(lc, path, false, &val, &len, err);
+    if (rc)
+        return rc == 1 ? 0 : rc; /* 1: removed meanwhile */
+    coffer_value *v = push(lc, &layer->root, name, err);
+    if (!v)
+        return err ? err->code : COFFER_ENOMEM;
+    set_string(v, val, len);
+    return add_prov(lc, layer, val, path);
+}
+
 static int load_flat(coffer_loadctx *lc, const char *dir, coffer_layer *layer,
                      coffer_error *err)
 {
-    struct dirent **names;
-    int n = list_dir(dir, &names, err);
-    if (n == -1000)
-        return 1;
-    if (n < 0)
-        return n;
-    int rc = 0;
-    for (int i = 0; i < n && rc >= 0; i++) {
-        char *path = join(lc->arena, dir, names[i]->d_name);
-        if (!path) {
-            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
-            break;
-        }
-        const char *val;
-        size_t len;
-        rc = read_value(lc, path, false, &val, &len, err);
-        if (rc == 1) { /* removed meanwhile */
-            rc = 0;
-            continue;
-        }
-        if (rc < 0)
-            break;
-        coffer_value *v = push(lc, &layer->root, names[i]->d_name, err);
-        if (!v) {
-            rc = err ? err->code : COFFER_ENOMEM;
-            break;
-        }
-        set_string(v, val, len);
-        rc = add_prov(lc, layer, val, path);
-    }
-    free_names(names, n);
-    return rc < 0 ? rc : 0;
+    return walk_dir(lc, dir, flat_entry, layer, err);
 }
 
 /* --------------------------------------------------------------- DIR */
 
+/* One key directory (DIR/KEY/): a lone file is the key's string value;
+ * two or more make a table of strings. */
+struct keydir {
+    coffer_layer *layer;
+    const char *kdir;
+    const char *vals[2], *paths[2];
+    size_t lens[2];
+    int nfiles;
+    coffer_value tbl;
+};
+
+static int keydir_entry(coffer_loadctx *lc, const char *path,
+                        const char *name, void *ctx, coffer_error *err)
+{
+    struct keydir *k = ctx;
+    struct stat st;
+    int rc = stat_entry(path, &st, err);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (S_ISDIR(st.st_mode))
+        return coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
+                                "'%s' is a directory inside key directory "
+                                "'%s'; expected only files (DIR/KEY/NAME)",
+                                path, k->kdir);
+    const char *val;
+    size_t len;
+    rc = read_value(lc, path, true, &val, &len, err);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (k->nfiles < 2) {
+        k->vals[k->nfiles] = val;
+        k->lens[k->nfiles] = len;
+        k->paths[k->nfiles] = path;
+    }
+    k->nfiles++;
+    if (k->nfiles == 2) { /* a table after all: move the first one in */
+        if (new_table(lc, &k->tbl))
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                    "out of memory");
+        coffer_value *m = push(lc, &k->tbl, strrchr(k->paths[0], '/') + 1, err);
+        if (!m)
+            return err ? err->code : COFFER_ENOMEM;
+        set_string(m, k->vals[0], k->lens[0]);
+    }
+    if (k->nfiles >= 2) {
+        coffer_value *m = push(lc, &k->tbl, name, err);
+        if (!m)
+            return err ? err->code : COFFER_ENOMEM;
+        set_string(m, val, len);
+    }
+    return add_prov(lc, k->layer, val, path);
+}
+
 static int load_keydir(coffer_loadctx *lc, const char *kdir, const char *key,
                        coffer_layer *layer, coffer_error *err)
 {
-    struct dirent **names;
-    int n = list_dir(kdir, &names, err);
-    if (n == -1000)
+    struct keydir k;
+    memset(&k, 0, sizeof k);
+    k.layer = layer;
+    k.kdir = kdir;
+    int rc = walk_dir(lc, kdir, keydir_entry, &k, err);
+    if (rc == DIR_VANISHED)
         return 0;
-    if (n < 0)
-        return n;
-    int rc = 0;
-    /* Collect regular files first (a lone file collapses). */
-    const char *vals[2] = { NULL, NULL };
-    size_t lens[2] = { 0, 0 };
-    const char *paths[2] = { NULL, NULL };
-    int nfiles = 0;
-    coffer_value tbl;
-    memset(&tbl, 0, sizeof tbl);
-    for (int i = 0; i < n; i++) {
-        char *path = join(lc->arena, kdir, names[i]->d_name);
-        if (!path) {
-            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
-            break;
-        }
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            if (errno == ENOENT)
-                continue;
-            rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
-                                  "cannot stat '%s': %s", path, strerror(errno));
-            break;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            rc = coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
-                                  "'%s' is a directory inside key directory "
-                                  "'%s'; expected only files (DIR/KEY/NAME)",
-                                  path, kdir);
-            break;
-        }
-        const char *val;
-        size_t len;
-        rc = read_value(lc, path, true, &val, &len, err);
-        if (rc == 1) {
-            rc = 0;
-            continue;
-        }
-        if (rc < 0)
-            break;
-        if (nfiles < 2) {
-            vals[nfiles] = val;
-            lens[nfiles] = len;
-            paths[nfiles] = path;
-        }
-        nfiles++;
-        if (nfiles == 2) { /* a table after all: move the first one in */
-            if (new_table(lc, &tbl)) {
-                rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
-                break;
-            }
-            const char *slash0 = strrchr(paths[0], '/');
-            coffer_value *m = push(lc, &tbl, slash0 + 1, err);
-            if (!m) {
-                rc = err ? err->code : COFFER_ENOMEM;
-                break;
-            }
-            set_string(m, vals[0], lens[0]);
-        }
-        if (nfiles >= 2) {
-            coffer_value *m = push(lc, &tbl, names[i]->d_name, err);
-            if (!m) {
-                rc = err ? err->code : COFFER_ENOMEM;
-                break;
-            }
-            set_string(m, val, len);
-        }
-        rc = add_prov(lc, layer, val, path);
-        if (rc)
-            break;
-    }
-    free_names(names, n);
     if (rc < 0)
         return rc;
     coffer_value *v = push(lc, &layer->root, key, err);
     if (!v)
         return err ? err->code : COFFER_ENOMEM;
-    if (nfiles == 1) {
-        set_string(v, vals[0], lens[0]);
-    } else {
-        if (nfiles == 0 && new_table(lc, &tbl))
-            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
-        const char *k = v->key;
-        uint16_t kl = v->keylen;
-        *v = tbl;
-        v->key = k;
-        v->keylen = kl;
-        v->line = 1;
-        v->col = 1;
-        const char *kd = coffer_arena_strndup(lc->arena, kdir, strlen(kdir));
-        if (!kd || add_prov(lc, layer, v->u.c, kd))
-            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    if (k.nfiles == 1) {
+        set_string(v, k.vals[0], k.lens[0]);
+        return 0;
     }
+    if (k.nfiles == 0 && new_table(lc, &k.tbl))
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    const char *kname = v->key;
+    uint16_t kl = v->keylen;
+    *v = k.tbl;
+    v->key = kname;
+    v->keylen = kl;
+    v->line = 1;
+    v->col = 1;
+    const char *kd = coffer_arena_strndup(lc->arena, kdir, strlen(kdir));
+    if (!kd || add_prov(lc, layer, v->u.c, kd))
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
     return 0;
+}
+
+struct topdir {
+    coffer_layer *layer;
+    const char *dir;
+};
+
+static int dir_entry(coffer_loadctx *lc, const char *path, const char *name,
+                     void *ctx, coffer_error *err)
+{
+    const struct topdir *t = ctx;
+    struct stat st;
+    int rc = stat_entry(path, &st, err);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!S_ISDIR(st.st_mode))
+        return coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
+                                "'%s' is a file at the top level of secrets "
+                                "directory '%s'; expected one sub-directory "
+                                "per key (%s/KEY/NAME, or %s/KEY/KEY for a "
+                                "single value)",
+                                path, t->dir, t->dir, t->dir);
+    return load_keydir(lc, path, name, t->layer, err);
 }
 
 static int load_dir(coffer_loadctx *lc, const char *dir, coffer_layer *layer,
                     coffer_error *err)
 {
-    struct dirent **names;
-    int n = list_dir(dir, &names, err);
-    if (n == -1000)
-        return 1;
-    if (n < 0)
-        return n;
-    int rc = 0;
-    for (int i = 0; i < n && rc >= 0; i++) {
-        char *path = join(lc->arena, dir, names[i]->d_name);
-        if (!path) {
-            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
-            break;
-        }
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            if (errno == ENOENT) /* dangling link during a swap */
-                continue;
-            rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
-                                  "cannot stat '%s': %s", path, strerror(errno));
-            break;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            rc = coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
-                                  "'%s' is a file at the top level of secrets "
-                                  "directory '%s'; expected one sub-directory "
-                                  "per key (%s/KEY/NAME, or %s/KEY/KEY for a "
-                                  "single value)",
-                                  path, dir, dir, dir);
-            break;
-        }
-        rc = load_keydir(lc, path, names[i]->d_name, layer, err);
-    }
-    free_names(names, n);
-    return rc < 0 ? rc : 0;
+    struct topdir t = { layer, dir };
+    return walk_dir(lc, dir, dir_entry, &t, err);
 }
 
 /* -------------------------------------------------------------- layer */

@@ -710,11 +710,11 @@ static void check_reports_everything(void **state)
     char want[1400];
     snprintf(want, sizeof want, "2|%s|line 2, column ", global_file());
     assert_non_null(strstr(f.log, want));
-    snprintf(want, sizeof want, "1|%s|'%s' is readable by group", global_file(),
-             global_file());
+    snprintf(want, sizeof want, "1|%s|readable by group or others (chmod 600 "
+             "'%s')", global_file(), global_file());
     assert_non_null(strstr(f.log, want));
-    snprintf(want, sizeof want, "2|%s|'%s' is writable by group", project_file(),
-             project_file());
+    snprintf(want, sizeof want, "2|%s|writable by group or others; refusing "
+             "it (chmod 600 '%s')", project_file(), project_file());
     assert_non_null(strstr(f.log, want));
     assert_non_null(strstr(f.log, "key 'bad-name' is not a portable shell"));
     assert_non_null(strstr(f.log, "key 'x=y' cannot be exported"));

@@ -6,6 +6,9 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -25,7 +28,8 @@ static const char usage_run[] =
     "  --keep-coffer-secrets  leave COFFER_SECRETS in CMD's environment\n"
     "  --restart              run CMD as a child; when the secrets change, stop\n"
     "                         it (SIGTERM, then SIGKILL) and start it again\n"
-    "  --grace SECONDS        time between SIGTERM and SIGKILL (default 10)\n";
+    "  --grace SECONDS        time between SIGTERM and SIGKILL, on a restart\n"
+    "                         and when coffer gets SIGTERM or SIGHUP (default 10)\n";
 
 static const int fwd_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2,
                                 SIGCHLD, 0 };
@@ -81,9 +85,21 @@ static void on_reload_error(void *ctx, const coffer_error *err)
 
 static pid_t start_child(struct restart *R)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+#ifdef __linux__
+    /* If coffer itself is killed (SIGKILL gives it no time to stop the
+     * child), the child gets SIGTERM instead of running on unsupervised.
+     * The fork and the main thread of coffer are the same thread, so this
+     * fires only when coffer is gone. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(128 + SIGTERM); /* coffer died before the line above */
+#else
+    (void)parent;
+#endif
     cli_signal_restore(fwd_sigs);
     if (!R->keep_cs)
         unsetenv("COFFER_SECRETS");
@@ -159,6 +175,14 @@ static int supervise(struct restart *R)
                     if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
                         /* The user wants out: never restart after this. */
                         quit = true;
+                    }
+                    if ((sig == SIGTERM || sig == SIGHUP) && !stopping) {
+                        /* Stopped by a supervisor: the child gets the same
+                         * grace time as for a restart, then SIGKILL. (A ^C
+                         * is left to the child: shells ignore SIGINT.) */
+                        stopping = true;
+                        killed = false;
+                        deadline = now_s() + R->grace;
                     }
                     /* ^C on the terminal already reached a child in our
                      * process group; do not send it twice. */

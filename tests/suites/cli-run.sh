@@ -136,16 +136,30 @@ t "restart: no value on stderr" eval '! grep -q "pw-" "$T/r.err"'
 cat >"$T/stubborn.sh" <<'EOF'
 #!/bin/sh
 trap '' TERM
-echo "start $db_password" >>"$1"
+echo "start $db_password $$" >>"$1"
 while :; do sleep 0.05; done
 EOF
 chmod 700 "$T/stubborn.sh"; : >"$T/log2"
 "$COFFER_BIN" run --restart --grace 0.3 -- "$T/stubborn.sh" "$T/log2" >/dev/null 2>&1 &
 rpid=$!; BGPIDS="$BGPIDS $rpid"
-wait_for "$T/log2" '^start pw-2$' >/dev/null
+wait_for "$T/log2" '^start pw-2 [0-9]+$' >/dev/null
 sed 's/pw-2/pw-3/' "$PROJ" | put "$PROJ"
-t "restart: SIGKILL after --grace when SIGTERM is ignored" wait_for "$T/log2" '^start pw-3$' 40
-kill -KILL "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
+t "restart: SIGKILL after --grace when SIGTERM is ignored" wait_for "$T/log2" '^start pw-3 [0-9]+$' 40
+# Stopping coffer itself (as a service manager does): the same grace, then
+# SIGKILL for a child that ignores SIGTERM; coffer exits 128+9.
+kid=$(sed -n 's/^start pw-3 \([0-9]*\)$/\1/p' "$T/log2")
+kill -TERM "$rpid"; wait_exit "$rpid"
+t "restart: SIGTERM to coffer, child ignoring it is killed after --grace (137)" \
+    eval '[ "$bgrc" -eq 137 ] && ! kill -0 "$kid" 2>/dev/null'
+kill -KILL "$kid" 2>/dev/null # (only if the test above failed)
+
+# coffer killed outright (no time to stop its child): the child gets SIGTERM.
+: >"$T/log3"
+"$COFFER_BIN" run --restart --grace 3 -- "$T/child.sh" "$T/log3" >/dev/null 2>&1 &
+rpid=$!; BGPIDS="$BGPIDS $rpid"
+wait_for "$T/log3" '^start [0-9]+ pw-3$' >/dev/null
+kill -KILL "$rpid"; wait "$rpid" 2>/dev/null
+t "restart: coffer killed by SIGKILL, its child gets SIGTERM" wait_for "$T/log3" '^term '
 
 # A child killed by a signal: exit 128+N; a command not found: 127.
 "$COFFER_BIN" run --restart -- sh -c 'kill -KILL $$' >/dev/null 2>&1 &

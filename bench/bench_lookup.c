@@ -484,7 +484,7 @@ int main(int argc, char **argv)
            "%d fresh stores each\n\n", strlen(small), fresh);
     printf("| memory | median us | p90 us | first in process us |\n");
     printf("|---|---:|---:|---:|\n");
-    printf("| secure (default: sodium_malloc, mlock, guard pages) | %.1f | "
+    printf("| secure (default: guard pages, mlock, MADV_DONTDUMP) | %.1f | "
            "%.1f | %.1f |\n", meds, p90s, colds);
     printf("| plain (COFFER_STORE_PLAIN_MEMORY) | %.1f | %.1f | %.1f |\n",
            medp, p90p, coldp);

@@ -17,6 +17,20 @@
 
 /* ------------------------------------------------------------- sandbox */
 
+
+/* Each scenario runs twice: with inotify (0) and with polling. */
+#define BOTH_MODES(fn)                                                      \
+    static void test_##fn(void **state)                                     \
+    {                                                                       \
+        (void)state;                                                        \
+        fn(0);                                                              \
+    }                                                                       \
+    static void test_poll_##fn(void **state)                                \
+    {                                                                       \
+        (void)state;                                                        \
+        fn(COFFER_WATCH_POLL);                                              \
+    }
+
 static char root[256];
 
 static int sandbox_setup(void **state)
@@ -184,6 +198,15 @@ static coffer_store *open_store(const char *const *paths, size_t n)
     return s;
 }
 
+/* A store on the single file p/s.toml, written with text first. */
+static coffer_store *open_one(const char *text)
+{
+    mkdirs(P("p"));
+    write_file(P("p/s.toml"), text);
+    const char *paths[] = { P("p/s.toml") };
+    return open_store(paths, 1);
+}
+
 static void watch(coffer_store *s, rec *r, unsigned flags)
 {
     coffer_watch_options wo;
@@ -274,10 +297,7 @@ static uint64_t generation(coffer_store *s)
 
 static void modify_in_place(unsigned flags)
 {
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "token = \"one\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("token = \"one\"\n");
     rec r;
     watch(s, &r, flags);
     assert_string_equal(get(s, "token"), "one");
@@ -295,25 +315,12 @@ static void modify_in_place(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_modify_in_place(void **state)
-{
-    (void)state;
-    modify_in_place(0);
-}
-
-static void test_poll_modify_in_place(void **state)
-{
-    (void)state;
-    modify_in_place(COFFER_WATCH_POLL);
-}
+BOTH_MODES(modify_in_place)
 
 static void test_rename_replace(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "a = \"1\"\nb = \"1\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("a = \"1\"\nb = \"1\"\n");
     rec r;
     watch(s, &r, 0);
     for (int i = 2; i <= 4; i++) {
@@ -336,10 +343,7 @@ static void test_rename_replace(void **state)
 static void test_burst_is_one_reload(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "a = \"0\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("a = \"0\"\n");
     rec r;
     coffer_watch_options wo;
     memset(&wo, 0, sizeof wo);
@@ -371,10 +375,7 @@ static void test_burst_is_one_reload(void **state)
 static void test_complete_write_settles_fast(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "a = \"1\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("a = \"1\"\n");
     rec r;
     coffer_watch_options wo;
     memset(&wo, 0, sizeof wo);
@@ -431,17 +432,7 @@ static void project_file_created_later(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_project_file_created_later(void **state)
-{
-    (void)state;
-    project_file_created_later(0);
-}
-
-static void test_poll_project_file_created_later(void **state)
-{
-    (void)state;
-    project_file_created_later(COFFER_WATCH_POLL);
-}
+BOTH_MODES(project_file_created_later)
 
 /* A file source that is a symlink: in-place writes to its target, and the
  * link itself replaced (rename of a new link over it). */
@@ -476,24 +467,58 @@ static void test_symlink_file_source(void **state)
     coffer_store_close(s);
 }
 
-/* The real default sources ($HOME/.streamlit/secrets.toml and the
- * project's .streamlit/secrets.toml), the project one created later. */
-static void test_default_sources_project_created(void **state)
+/* The default sources: $HOME is the sandbox's home/ and the project is
+ * proj/; HOME and COFFER_SECRETS_FILES are restored after the test. */
+typedef struct {
+    char *home, *files;
+} saved_env;
+
+static char *dup_env(const char *name)
 {
-    (void)state;
-    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
-    char *files = getenv("COFFER_SECRETS_FILES")
-                      ? strdup(getenv("COFFER_SECRETS_FILES")) : NULL;
+    const char *v = getenv(name);
+    return v ? strdup(v) : NULL;
+}
+
+static saved_env default_sources_env(void)
+{
+    saved_env e = { dup_env("HOME"), dup_env("COFFER_SECRETS_FILES") };
     unsetenv("COFFER_SECRETS_FILES");
     setenv("HOME", P("home"), 1);
-    mkdirs(P("home/.streamlit"));
-    mkdirs(P("proj"));
-    write_file(P("home/.streamlit/secrets.toml"), "who = \"global\"\n");
+    return e;
+}
+
+static void restore_env(saved_env *e)
+{
+    if (e->home)
+        setenv("HOME", e->home, 1);
+    else
+        unsetenv("HOME");
+    if (e->files)
+        setenv("COFFER_SECRETS_FILES", e->files, 1);
+    free(e->home);
+    free(e->files);
+}
+
+static coffer_store_options default_options(void)
+{
     coffer_store_options o;
     memset(&o, 0, sizeof o);
     o.cwd = P("proj");
     o.flags = COFFER_STORE_PLAIN_MEMORY | COFFER_STORE_NO_ENV_SOURCES;
     o.diag = quiet_diag;
+    return o;
+}
+
+/* The real default sources ($HOME/.streamlit/secrets.toml and the
+ * project's .streamlit/secrets.toml), the project one created later. */
+static void test_default_sources_project_created(void **state)
+{
+    (void)state;
+    saved_env env = default_sources_env();
+    mkdirs(P("home/.streamlit"));
+    mkdirs(P("proj"));
+    write_file(P("home/.streamlit/secrets.toml"), "who = \"global\"\n");
+    coffer_store_options o = default_options();
     coffer_store *s = NULL;
     assert_int_equal(coffer_store_open(&o, &s, NULL), 0);
     rec r;
@@ -505,16 +530,7 @@ static void test_default_sources_project_created(void **state)
     assert_string_equal(get(s, "who"), "project");
     assert_string_equal(r.diff, "~who ");
     coffer_store_close(s);
-    if (home) {
-        setenv("HOME", home, 1);
-        free(home);
-    } else {
-        unsetenv("HOME");
-    }
-    if (files) {
-        setenv("COFFER_SECRETS_FILES", files, 1);
-        free(files);
-    }
+    restore_env(&env);
 }
 
 /* Sources chosen by [secrets] files in .streamlit/config.toml are the
@@ -522,22 +538,14 @@ static void test_default_sources_project_created(void **state)
 static void test_config_files_watched(void **state)
 {
     (void)state;
-    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
-    char *files = getenv("COFFER_SECRETS_FILES")
-                      ? strdup(getenv("COFFER_SECRETS_FILES")) : NULL;
-    unsetenv("COFFER_SECRETS_FILES");
-    setenv("HOME", P("home"), 1);
+    saved_env env = default_sources_env();
     mkdirs(P("home"));
     mkdirs(P("proj/.streamlit"));
     mkdirs(P("proj/conf"));
     write_file(P("proj/.streamlit/config.toml"),
                "[secrets]\nfiles = [\"conf/app.toml\"]\n");
     write_file(P("proj/conf/app.toml"), "k = \"1\"\n");
-    coffer_store_options o;
-    memset(&o, 0, sizeof o);
-    o.cwd = P("proj");
-    o.flags = COFFER_STORE_PLAIN_MEMORY | COFFER_STORE_NO_ENV_SOURCES;
-    o.diag = quiet_diag;
+    coffer_store_options o = default_options();
     coffer_store *s = NULL;
     assert_int_equal(coffer_store_open(&o, &s, NULL), 0);
     rec r;
@@ -554,16 +562,7 @@ static void test_config_files_watched(void **state)
     assert_int_equal(coffer_store_watch(s, NULL, &err), COFFER_ECONFIG);
     assert_int_equal(coffer_store_watch_fd(s), -1);
     coffer_store_close(s);
-    if (home) {
-        setenv("HOME", home, 1);
-        free(home);
-    } else {
-        unsetenv("HOME");
-    }
-    if (files) {
-        setenv("COFFER_SECRETS_FILES", files, 1);
-        free(files);
-    }
+    restore_env(&env);
 }
 
 /* The directory and the file appear at once (mkdir -p && mv): the file
@@ -622,25 +621,12 @@ static void delete_layers(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_delete_layers(void **state)
-{
-    (void)state;
-    delete_layers(0);
-}
-
-static void test_poll_delete_layers(void **state)
-{
-    (void)state;
-    delete_layers(COFFER_WATCH_POLL);
-}
+BOTH_MODES(delete_layers)
 
 static void test_invalid_then_fix(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "password = \"good-old\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("password = \"good-old\"\n");
     rec r;
     watch(s, &r, 0);
     write_atomic(P("p/s.toml"), "password = \"hunter2-new\n");
@@ -677,10 +663,7 @@ static void test_invalid_then_fix(void **state)
 static void test_invalid_at_start(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "a = = 1\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("a = = 1\n");
     rec r;
     watch(s, &r, 0);
     coffer_snapshot *snap = NULL;
@@ -698,10 +681,7 @@ static void test_invalid_at_start(void **state)
 static void test_slow_piecewise_write(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "user = \"old\"\npass = \"old\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("user = \"old\"\npass = \"old\"\n");
     rec r;
     watch(s, &r, 0);
     int fd = open(P("p/s.toml"), O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -732,10 +712,7 @@ static void test_slow_piecewise_write(void **state)
 
 static void touch_is_no_change(unsigned flags)
 {
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "a = \"1\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("a = \"1\"\n");
     rec r;
     watch(s, &r, flags);
     assert_int_equal(generation(s), 1);
@@ -755,17 +732,7 @@ static void touch_is_no_change(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_touch_is_no_change(void **state)
-{
-    (void)state;
-    touch_is_no_change(0);
-}
-
-static void test_poll_touch_is_no_change(void **state)
-{
-    (void)state;
-    touch_is_no_change(COFFER_WATCH_POLL);
-}
+BOTH_MODES(touch_is_no_change)
 
 /* ------------------------------------------- Kubernetes secret volumes */
 
@@ -847,17 +814,7 @@ static void kube_dir_source(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_kube_dir_source(void **state)
-{
-    (void)state;
-    kube_dir_source(0);
-}
-
-static void test_poll_kube_dir_source(void **state)
-{
-    (void)state;
-    kube_dir_source(COFFER_WATCH_POLL);
-}
+BOTH_MODES(kube_dir_source)
 
 /* A TOML file source that is a symlink into a secret volume. */
 static void test_kube_file_source(void **state)
@@ -923,17 +880,7 @@ static void flat_dir(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_flat_dir(void **state)
-{
-    (void)state;
-    flat_dir(0);
-}
-
-static void test_poll_flat_dir(void **state)
-{
-    (void)state;
-    flat_dir(COFFER_WATCH_POLL);
-}
+BOTH_MODES(flat_dir)
 
 static void test_flat_kube_volume(void **state)
 {
@@ -1111,25 +1058,12 @@ static void helper_thread(unsigned flags)
     coffer_store_close(s);
 }
 
-static void test_helper_thread(void **state)
-{
-    (void)state;
-    helper_thread(0);
-}
-
-static void test_poll_helper_thread(void **state)
-{
-    (void)state;
-    helper_thread(COFFER_WATCH_POLL);
-}
+BOTH_MODES(helper_thread)
 
 static void test_misuse(void **state)
 {
     (void)state;
-    mkdirs(P("p"));
-    write_file(P("p/s.toml"), "v = \"1\"\n");
-    const char *paths[] = { P("p/s.toml") };
-    coffer_store *s = open_store(paths, 1);
+    coffer_store *s = open_one("v = \"1\"\n");
     coffer_error err;
     assert_int_equal(coffer_store_watch_fd(s), -1);
     assert_int_equal(coffer_store_watch_timeout(s), -1);

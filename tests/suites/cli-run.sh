@@ -160,6 +160,7 @@ rpid=$!; BGPIDS="$BGPIDS $rpid"
 wait_for "$T/log3" '^start [0-9]+ pw-3$' >/dev/null
 kill -KILL "$rpid"; wait "$rpid" 2>/dev/null
 t "restart: coffer killed by SIGKILL, its child gets SIGTERM" wait_for "$T/log3" '^term '
+kill "$(sed -n 's/^start \([0-9]*\) .*/\1/p' "$T/log3")" 2>/dev/null # (if it failed)
 
 # A child killed by a signal: exit 128+N; a command not found: 127.
 "$COFFER_BIN" run --restart -- sh -c 'kill -KILL $$' >/dev/null 2>&1 &

@@ -3,13 +3,17 @@
 
 Usage: report.py RESULTS_FILE OUT_MD
 Input lines (from bench_parse, peer_tomlpp and peer_python.py):
-  coffer FILE BEST MEDIAN MEMRATIO DOCBYTES
+  coffer FILE BEST MEDIAN MEMRATIO DOCBYTES [CPU_BEST CPU_MEDIAN]
   rss FILE PEAKBYTES RATIO COLD_MBPS SYS_PERCENT PAGE_FAULTS
   tomlpp|tomllib|toml FILE BEST MEDIAN      ("skip skip" when skipped)
 Prints the markdown table and the target check, and writes both to OUT_MD.
 Throughputs in the table are best-of-N (MB = 10^6 bytes; best-of is the
 figure least disturbed by other load on the machine); coffer's median is
 shown in parentheses. The targets are checked on the best-of figures.
+coffer's best-of from thread CPU time is shown too: the scaling target
+(20 MiB vs 200 KiB) is checked on wall time, and where that fails on a busy
+machine the CPU-time figures say whether the parser or the scheduler made
+the difference.
 """
 import os
 import sys
@@ -47,12 +51,13 @@ def main():
         return float(v[0])
 
     rows = []
-    head = ("| input | size | coffer MB/s (median) | peak mem / input | toml++ MB/s "
-            "| tomllib MB/s | toml MB/s | coffer / toml++ |")
+    head = ("| input | size | coffer MB/s (median) | coffer CPU-time MB/s | peak mem / input "
+            "| toml++ MB/s | tomllib MB/s | toml MB/s | coffer / toml++ |")
     rows.append(head)
-    rows.append("|" + "---|" * 8)
+    rows.append("|" + "---|" * 9)
     fails = []
     by_shape = {}
+    by_shape_cpu = {}
     for path in order:
         r = res[path]
         if "coffer" not in r:
@@ -62,6 +67,9 @@ def main():
         size = os.path.getsize(path)
         best, median, memratio = float(r["coffer"][0]), float(r["coffer"][1]), float(r["coffer"][2])
         by_shape.setdefault(shape, {})[label] = best
+        cpu = float(r["coffer"][4]) if len(r["coffer"]) >= 6 else None
+        if cpu:
+            by_shape_cpu.setdefault(shape, {})[label] = cpu
         mem = "%.2fx" % memratio
         if "rss" in r:
             rss = float(r["rss"][1])
@@ -70,24 +78,26 @@ def main():
         tpp, tl, tm = peer(path, "tomlpp"), peer(path, "tomllib"), peer(path, "toml")
         fmt = lambda x: "%.1f" % x if x is not None else "n/a"
         ratio = best / tpp if tpp else None
-        rows.append("| %s | %s | %.0f (%.0f) | %s | %s | %s | %s | %s |" % (
-            name, human(size), best, median, mem, fmt(tpp), fmt(tl),
+        rows.append("| %s | %s | %.0f (%.0f) | %s | %s | %s | %s | %s | %s |" % (
+            name, human(size), best, median, "%.0f" % cpu if cpu else "n/a", mem,
+            fmt(tpp), fmt(tl),
             "skipped" if r.get("toml", [""])[0] == "skip" else fmt(tm),
             "%.1fx" % ratio if ratio else "n/a"))
         if best < TARGET_MBPS:
             fails.append("%s: %.0f MB/s < %.0f" % (name, best, TARGET_MBPS))
         if ratio is None or ratio < TARGET_VS_TOMLPP:
             fails.append("%s: %s toml++" % (name, "%.1fx" % ratio if ratio else "no"))
-        # For 2 KiB documents the fixed per-document overhead (document
-        # struct, chunk headers, minimum chunk sizes) dominates the ratio, so
-        # the memory target is checked on the 200 KiB and 20 MiB inputs.
-        if memratio >= TARGET_MEM and size >= 100 * 1024:
+        # every input, the 2 KiB ones too (the issue names no exception)
+        if memratio >= TARGET_MEM:
             fails.append("%s: peak memory %.2fx input" % (name, memratio))
     for shape, d in by_shape.items():
         if "200k" in d and "20m" in d:
             s = d["20m"] / d["200k"]
             if abs(s - 1) > TARGET_SCALING:
-                fails.append("%s: 20 MiB runs at %.0f%% of 200 KiB" % (shape, 100 * s))
+                c = by_shape_cpu.get(shape, {})
+                cs = ("; in CPU time %.0f%%" % (100 * c["20m"] / c["200k"])
+                      if "200k" in c and "20m" in c else "")
+                fails.append("%s: 20 MiB runs at %.0f%% of 200 KiB%s" % (shape, 100 * s, cs))
     cold = []
     for path in order:
         r = res[path].get("rss")
@@ -101,7 +111,7 @@ def main():
                     + "; ".join(cold) + ".")
     table = "\n".join(rows)
     verdict = ("targets (>= %.0f MB/s every shape, >= %.0fx toml++, 20 MiB within %.0f%% of "
-               "200 KiB, peak memory < %.0fx input from 200 KiB up): %s" % (
+               "200 KiB, peak memory < %.0fx input): %s" % (
                    TARGET_MBPS, TARGET_VS_TOMLPP, TARGET_SCALING * 100, TARGET_MEM,
                    "ALL MET" if not fails else "MISSED: " + "; ".join(fails)))
     load = max(float(os.environ.get("LOAD_BEFORE", "0")), os.getloadavg()[0])

@@ -122,12 +122,20 @@ struct coffer_container {
 };
 
 #define COFFER_CAP_INDEXED 0x80000000u
+/* A table gets a hash index when its member count passes this. */
+#define COFFER_INDEX_FROM 32
 
+/* Bytes of staging blocks a parse borrows from a non-plain allocator and
+ * gives back (wiped) when it ends (see parse.c): 10 stages of 32 nodes. */
+#define COFFER_PARSE_STAGE_BYTES (10 * 32 * sizeof(coffer_value))
+
+/* A parsed document, in its own arena: the tree plus what releasing the
+ * arena needs (nothing is allocated from it once the parse is done). */
 struct coffer_doc {
-    coffer_arena arena;
     coffer_value root;   /* type TABLE */
-    char *text;          /* the (in-place decoded) source text */
-    size_t text_len;
+    const coffer_allocator *allocator;
+    coffer_chunk *chunks; /* of the arena (the text is in one of them) */
+    size_t total;         /* bytes taken from the allocator */
 };
 
 /* Hash of a key (used by table indexes). */
@@ -143,6 +151,13 @@ COFFER_INTERNAL coffer_value *coffer_container_push(coffer_arena *a,
                                                     coffer_container *c,
                                                     const char *key,
                                                     size_t keylen);
+
+/* Moves the members of c out of a block the arena does not own (the
+ * parser's stages) into an arena block with room for more: an indexed one
+ * for a table of COFFER_INDEX_FROM members or more. The old block is left
+ * alone. Returns 0, or -1 when out of memory. */
+COFFER_INTERNAL int coffer_container_unstage(coffer_arena *a,
+                                             coffer_container *c);
 
 /* Gives the unused tail of a finished container back to the arena's free
  * lists (cap becomes count); a later push grows it again. */

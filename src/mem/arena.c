@@ -3,14 +3,15 @@
 
 #include <string.h>
 
+/* The record of a chunk is at the start of its block; an adopted block's
+ * record lives in another chunk (base is then not the record itself). */
 struct coffer_chunk {
     coffer_chunk *next;
     char *base;      /* start of the block from the allocator */
     size_t size;     /* its size */
-    int adopted;     /* record lives in another chunk */
 };
 
-#define CHUNK_HDR ((sizeof(coffer_chunk) + 15) & ~(size_t)15)
+#define CHUNK_HDR ((sizeof(coffer_chunk) + 7) & ~(size_t)7)
 #define CHUNK_MIN 1024
 #define CHUNK_MAX ((size_t)1 << 24)
 #define CHUNK_KEEP 1024 /* room worth keeping in the current chunk */
@@ -29,7 +30,7 @@ void coffer_arena_release(coffer_arena *a)
     /* Adopted records live inside other chunks: collect them first. */
     while (c) {
         next = c->next;
-        if (c->adopted) {
+        if ((char *)c != c->base) {
             coffer_memzero(c->base, c->size);
             a->allocator->release(a->allocator->ctx, c->base, c->size);
         }
@@ -38,7 +39,7 @@ void coffer_arena_release(coffer_arena *a)
     c = a->chunks;
     while (c) {
         next = c->next;
-        if (!c->adopted) {
+        if ((char *)c == c->base) {
             char *base = c->base;
             size_t size = c->size;
             coffer_memzero(base, size);
@@ -63,7 +64,6 @@ static coffer_chunk *new_chunk(coffer_arena *a, size_t payload)
     coffer_chunk *c = (coffer_chunk *)(void *)base;
     c->base = base;
     c->size = size;
-    c->adopted = 0;
     c->next = a->chunks;
     a->chunks = c;
     a->total += size;
@@ -141,7 +141,6 @@ int coffer_arena_adopt(coffer_arena *a, void *block, size_t size)
         return COFFER_ENOMEM;
     c->base = block;
     c->size = size;
-    c->adopted = 1;
     c->next = a->chunks;
     a->chunks = c;
     a->total += size;

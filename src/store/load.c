@@ -529,7 +529,11 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
     atomic_init(&snap->refs, 1);
     size_t hint = atomic_load(&s->region_hint);
-    coffer_region_init(&snap->region, s->alloc, hint ? hint + hint / 4 : 16384);
+    /* The first load of a store: enough for a few KB of secrets and the
+     * parser's stages, which it gives back after each file. */
+    coffer_region_init(&snap->region, s->alloc,
+                       hint ? hint + hint / 4
+                            : 16384 + COFFER_PARSE_STAGE_BYTES);
     coffer_arena_init(&snap->arena, &snap->region.alloc, 4000);
     snap->layers = calloc(s->nsources ? s->nsources : 1, sizeof *snap->layers);
     if (!snap->layers) {
@@ -564,7 +568,7 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
         coffer_snapshot_destroy(snap);
         return rc;
     }
-    atomic_store(&s->region_hint, snap->region.used);
+    atomic_store(&s->region_hint, snap->region.peak);
     *out = snap;
     return 0;
 }

@@ -36,6 +36,8 @@ static void *region_alloc(void *ctx, size_t size)
         char *p = (char *)b + b->used;
         b->used += need;
         r->used += need;
+        if (r->used > r->peak)
+            r->peak = r->used;
         return p;
     }
     size_t bsize = r->next_size;
@@ -50,6 +52,8 @@ static void *region_alloc(void *ctx, size_t size)
     nb->size = bsize;
     nb->used = HDR + need;
     r->used += need;
+    if (r->used > r->peak)
+        r->peak = r->used;
     r->total += bsize;
     if (r->next_size < MAX_STEP)
         r->next_size *= 2;
@@ -66,10 +70,16 @@ static void *region_alloc(void *ctx, size_t size)
 
 static void region_release(void *ctx, void *p, size_t size)
 {
-    /* Pieces live until the whole region goes. */
-    (void)ctx;
-    (void)p;
-    (void)size;
+    /* Pieces live until the whole region goes, except the latest one of
+     * the current block (the parser's stages, given back wiped at the end
+     * of a parse), which is used again. */
+    coffer_region *r = ctx;
+    coffer_region_block *b = r->head;
+    size_t need = round_up(size ? size : 1, 16);
+    if (b && (char *)p + need == (char *)b + b->used) {
+        b->used -= need;
+        r->used -= need;
+    }
 }
 
 void coffer_region_init(coffer_region *r, const coffer_allocator *base,
@@ -97,5 +107,5 @@ void coffer_region_release(coffer_region *r)
         b = next;
     }
     r->head = NULL;
-    r->used = r->total = 0;
+    r->used = r->peak = r->total = 0;
 }

@@ -56,7 +56,7 @@ typedef struct coffer_region {
     const coffer_allocator *base;
     coffer_region_block *head;
     size_t next_size;
-    size_t used, total;
+    size_t used, peak, total; /* peak: the most ever in use at once */
 } coffer_region;
 
 COFFER_INTERNAL void coffer_region_init(coffer_region *r,

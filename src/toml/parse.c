@@ -62,14 +62,34 @@ typedef struct frame {
     int is_array;
 } frame;
 
-/* A member block kept for reuse: a table or array is filled in it and
- * moved to a block of its exact size when it is closed (see fit). */
-typedef struct stage {
-    coffer_value *items;
-    uint32_t cap;
-} stage;
+/* Stages. A container being filled (the root, the table of the latest
+ * [header] at each depth, an array or inline table being parsed) gets its
+ * members in a stage: a block of STAGE_CAP nodes owned by the parser,
+ * lent while it is open. When it is complete, fit() moves it
+ * to an arena block of exactly its size, so the arena holds neither growth
+ * blocks nor unused capacity for it. A container that outgrows its stage
+ * moves to the arena and grows there (coffer_container_unstage). The
+ * stages hold copies of nodes (values among them) for a while, so they live
+ * where the document does: on the C stack with the plain allocator, else
+ * (locked memory) in a block from the document's allocator, given back at
+ * the end of the parse; either way they are wiped when the parse ends. STAGE_CAP must not exceed COFFER_INDEX_FROM:
+ * a table leaves its stage before it gets a hash index. */
+#define STAGE_CAP 32
+#define HSTAGES 4     /* header depths with a stage */
+#define VSTAGES 3     /* array / inline table depths with a stage */
+#define ASTAGES 2     /* [[header]] depths with a stage for the array */
+#define NSTAGES (1 + HSTAGES + VSTAGES + ASTAGES)
+#define STAGE_BYTES (sizeof(coffer_value) * STAGE_CAP * NSTAGES)
+#define ROOT_STAGE 0
+#define HSTAGE(d) (1 + (d))
+#define VSTAGE(d) (1 + HSTAGES + (d))
+#define ASTAGE(d) (1 + HSTAGES + VSTAGES + (d))
+#define OPEN_DEPTHS 8 /* header depths whose tables are fitted when done */
 
-#define NSTAGES 8 /* inline nesting levels with a stage of their own */
+_Static_assert(STAGE_BYTES == COFFER_PARSE_STAGE_BYTES,
+               "internal.h must know the size of the stages");
+_Static_assert(STAGE_CAP <= COFFER_INDEX_FROM,
+               "a staged table must leave its stage before it is indexed");
 
 typedef struct parser {
     char *p;          /* cursor */
@@ -85,15 +105,17 @@ typedef struct parser {
     char *text;            /* start of the text */
     size_t chunk_step;     /* largest arena chunk to ask for */
     size_t base_used;      /* arena bytes in use before the tree */
-    stage hstage[NSTAGES]; /* for the tables of [headers], by depth */
-    coffer_container *open[NSTAGES]; /* header tables not yet fitted */
-    stage vstage[NSTAGES]; /* for arrays and inline tables, by depth */
+    coffer_container *open[OPEN_DEPTHS]; /* header tables not yet fitted */
+    coffer_container *aopen[OPEN_DEPTHS]; /* arrays of tables, likewise */
+    coffer_container *owner[NSTAGES]; /* container a stage is lent to */
+    uint32_t used[NSTAGES];           /* nodes of a stage ever written */
     seg *segs;
     size_t nsegs, capsegs;
     frame *stack;
     size_t capstack;
     seg segbuf[16];
     frame stackbuf[32];
+    coffer_value (*stagemem)[STAGE_CAP]; /* NSTAGES stages */
 } parser;
 
 static uint32_t col_of(const parser *P, const char *at)
@@ -646,9 +668,47 @@ static int make_container(parser *P, coffer_value *v, int type, int flags)
     return 0;
 }
 
-static coffer_value *new_member(parser *P, coffer_container *c, const seg *g)
+/* The stage c's members are in, or -1. */
+static inline int stage_of(const parser *P, const coffer_container *c)
 {
-    coffer_value *v = coffer_container_push(P->a, c, g->s, g->len);
+    uintptr_t p = (uintptr_t)(const void *)c->items;
+    uintptr_t b = (uintptr_t)(const void *)P->stagemem;
+    if (p < b || p >= b + STAGE_BYTES)
+        return -1;
+    return (int)((p - b) / sizeof P->stagemem[0]);
+}
+
+/* Lends stage k to the empty container c if the stage is free. */
+static inline void stage_lend(parser *P, int k, coffer_container *c)
+{
+    if (!P->owner[k] && !c->cap) {
+        c->items = P->stagemem[k];
+        c->cap = STAGE_CAP;
+        P->owner[k] = c;
+    }
+}
+
+/* Appends a member (or element) to c; a full stage is left for the arena
+ * first. */
+static inline coffer_value *push(parser *P, coffer_container *c,
+                                 const char *key, size_t keylen)
+{
+    if (COFFER_UNLIKELY(c->count == c->cap) && c->cap) {
+        int k = stage_of(P, c);
+        if (k >= 0) {
+            P->used[k] = STAGE_CAP;
+            P->owner[k] = NULL;
+            if (coffer_container_unstage(P->a, c))
+                return NULL;
+        }
+    }
+    return coffer_container_push(P->a, c, key, keylen);
+}
+
+static inline coffer_value *new_member(parser *P, coffer_container *c,
+                                        const seg *g)
+{
+    coffer_value *v = push(P, c, g->s, g->len);
     if (v) {
         v->line = g->line;
         v->col = g->col;
@@ -656,30 +716,24 @@ static coffer_value *new_member(parser *P, coffer_container *c, const seg *g)
     return v;
 }
 
-/* Lends the stage's block to the empty container c. */
-static inline void stage_lend(stage *st, coffer_container *c)
-{
-    if (st->items && !c->cap) {
-        c->items = st->items;
-        c->cap = st->cap;
-        st->items = NULL;
-        st->cap = 0;
-    }
-}
-
 #define FIT_MAX 128 /* members: larger containers are trimmed in place */
 
-/* Closes c: moves its members to a block of their exact size and keeps
- * the old block in st for the next container (the larger one if st
- * already has one; the other goes back to the free lists). */
-static int fit(parser *P, stage *st, coffer_container *c)
+/* Closes c: moves its members to a block of their exact size (from its
+ * stage, which is free again, or from an arena block, which goes back to
+ * the free lists). */
+static int fit(parser *P, coffer_container *c)
 {
-    if (c->count == c->cap || (c->cap & COFFER_CAP_INDEXED))
+    if (c->cap & COFFER_CAP_INDEXED)
         return 0;
-    if (c->count > FIT_MAX) {
-        /* a copy of a big one would cost more than its unused tail */
-        coffer_container_trim(P->a, c);
-        return 0;
+    int k = stage_of(P, c);
+    if (k < 0) {
+        if (c->count == c->cap)
+            return 0;
+        if (c->count > FIT_MAX) {
+            /* a copy of a big one would cost more than its unused tail */
+            coffer_container_trim(P->a, c);
+            return 0;
+        }
     }
     coffer_value *old = c->items, *items = NULL;
     uint32_t oldcap = c->cap;
@@ -690,16 +744,15 @@ static int fit(parser *P, stage *st, coffer_container *c)
             return NOMEM();
         memcpy(items, old, bytes);
     }
+    if (k >= 0) {
+        if (P->used[k] < c->count)
+            P->used[k] = c->count;
+        P->owner[k] = NULL;
+    } else if (oldcap) {
+        coffer_arena_give_back(P->a, old, (size_t)oldcap * sizeof *old);
+    }
     c->items = items;
     c->cap = c->count;
-    if (st->items && st->cap >= oldcap) {
-        coffer_arena_give_back(P->a, old, (size_t)oldcap * sizeof *old);
-        return 0;
-    }
-    if (st->items)
-        coffer_arena_give_back(P->a, st->items, (size_t)st->cap * sizeof *old);
-    st->items = old;
-    st->cap = oldcap;
     return 0;
 }
 
@@ -707,7 +760,7 @@ static int fit(parser *P, stage *st, coffer_container *c)
 static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
 {
     char name[160];
-    coffer_container *c = P->root;
+    coffer_container *c = P->root, *arr = NULL;
     size_t n = P->nsegs;
     for (size_t i = 0; i < n; i++) {
         const seg *g = &P->segs[i];
@@ -781,6 +834,17 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
                     return NOMEM();
                 v->line = hline;
                 v->col = hcol;
+                if (n - 1 < ASTAGES) {
+                    /* the array before it at this depth is complete (it
+                     * would be fitted below anyway) */
+                    int k = ASTAGE(n - 1);
+                    if (P->owner[k]) {
+                        int rc = fit(P, P->owner[k]);
+                        if (rc)
+                            return rc;
+                    }
+                    stage_lend(P, k, v->u.c);
+                }
             } else if (v->type != COFFER_TYPE_ARRAY ||
                        !(v->flags & COFFER_NF_AOT)) {
                 return fail_at(P, COFFER_ESYNTAX, hline, hcol,
@@ -789,7 +853,8 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
                                    : "cannot redefine '%s' as an array of tables",
                                keyname(P, n, name, sizeof name));
             }
-            coffer_value *e = coffer_container_push(P->a, v->u.c, NULL, 0);
+            arr = v->u.c;
+            coffer_value *e = push(P, arr, NULL, 0);
             if (!e || make_container(P, e, COFFER_TYPE_TABLE, COFFER_NF_DEFINED))
                 return NOMEM();
             e->line = hline;
@@ -800,24 +865,25 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
     /* Header tables at this depth or deeper are complete as far as the
      * usual layout goes ([a], [a.b], [[a.c]], then [x]): fit them. One
      * that is extended later grows again. */
-    size_t d = n - 1 < NSTAGES ? n - 1 : NSTAGES - 1;
-    for (size_t k = d; k < NSTAGES; k++) {
+    size_t d = n - 1 < OPEN_DEPTHS ? n - 1 : OPEN_DEPTHS - 1;
+    for (size_t k = d; k < OPEN_DEPTHS; k++) {
         if (P->open[k] && P->open[k] != c) {
-            int rc = fit(P, &P->hstage[k], P->open[k]);
+            int rc = fit(P, P->open[k]);
             if (rc)
                 return rc;
         }
         P->open[k] = NULL;
+        if (P->aopen[k] && P->aopen[k] != arr) {
+            int rc = fit(P, P->aopen[k]);
+            if (rc)
+                return rc;
+        }
+        P->aopen[k] = NULL;
     }
-    if (!P->hstage[d].items && !c->cap) {
-        /* a first block for the tables at this depth: the usual sizes
-         * then need no growing */
-        P->hstage[d].items = coffer_arena_block(P->a, 8);
-        if (!P->hstage[d].items)
-            return NOMEM();
-        P->hstage[d].cap = 256 / sizeof(coffer_value);
-    }
-    stage_lend(&P->hstage[d], c);
+    if (arr)
+        P->aopen[d] = arr;
+    if (n - 1 < HSTAGES)
+        stage_lend(P, HSTAGE(n - 1), c);
     P->open[d] = c;
     P->cur = c;
     return 0;
@@ -1303,8 +1369,8 @@ open:
     rc = stack_push(P, depth, c, ch == '[');
     if (rc)
         return rc;
-    if (depth < NSTAGES)
-        stage_lend(&P->vstage[depth], c);
+    if (depth < VSTAGES)
+        stage_lend(P, VSTAGE(depth), c);
     depth++;
     P->p++;
     if (ch == '{') {
@@ -1323,7 +1389,7 @@ array_element:
         P->p++;
         goto close;
     }
-    v = coffer_container_push(P->a, c, NULL, 0);
+    v = push(P, c, NULL, 0);
     if (!v)
         return NOMEM();
     ch = *P->p;
@@ -1375,12 +1441,8 @@ table_after:
 
 close:
     depth--;
-    if (depth < NSTAGES) {
-        if ((rc = fit(P, &P->vstage[depth], c)))
-            return rc;
-    } else {
-        coffer_container_trim(P->a, c);
-    }
+    if ((rc = fit(P, c)))
+        return rc;
     if (depth == 0)
         return 0;
     c = P->stack[depth - 1].c;
@@ -1443,6 +1505,23 @@ static int end_of_line(parser *P, const char *what)
     return FAIL(p, "expected newline after %s", what);
 }
 
+/* End of the document: the tables still open and the root get their
+ * exact blocks. */
+static int finish(parser *P)
+{
+    for (size_t k = 0; k < OPEN_DEPTHS; k++) {
+        int rc = 0;
+        if (P->open[k])
+            rc = fit(P, P->open[k]);
+        if (!rc && P->aopen[k])
+            rc = fit(P, P->aopen[k]);
+        if (rc)
+            return rc;
+        P->open[k] = P->aopen[k] = NULL;
+    }
+    return fit(P, P->root);
+}
+
 static int document(parser *P)
 {
     if ((unsigned char)P->p[0] == 0xef && (unsigned char)P->p[1] == 0xbb &&
@@ -1489,7 +1568,7 @@ static int document(parser *P)
         }
         case '\0':
             if (p == P->end)
-                return 0;
+                return finish(P);
             break;
         default:
             break;
@@ -1547,8 +1626,12 @@ static size_t estimate_tree(const char *text, size_t len)
     }
     nodes -= pairs;
     conts -= pairs;
-    size_t est = nodes * sizeof(coffer_value) + conts * sizeof(coffer_container);
-    est += est / 4 + 512;
+    /* members go to blocks of their exact size (see fit), so the count is
+     * close; the document struct and the root come on top, 1/16 for what
+     * the count misses (arrays of tables, implicit tables, date-times) */
+    size_t est = nodes * sizeof(coffer_value) + conts * sizeof(coffer_container) +
+                 sizeof(coffer_doc) + sizeof(coffer_container);
+    est += est / 16;
     /* commas in strings must not make a small text reserve a lot */
     return est < 2 * len + 1024 ? est : 2 * len + 1024;
 }
@@ -1608,18 +1691,44 @@ static int parse_into(coffer_arena *A, char *buf, size_t len,
     P.stack = P.stackbuf;
     P.capstack = sizeof P.stackbuf / sizeof P.stackbuf[0];
 
+    coffer_value stack_stages[NSTAGES][STAGE_CAP];
+    const coffer_allocator *al = A->allocator;
+    bool lent = al != coffer_allocator_plain();
+    P.stagemem = lent ? al->alloc(al->ctx, STAGE_BYTES) : stack_stages;
+    if (!P.stagemem) {
+        coffer_arena_release(A);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                "out of memory");
+    }
+    stage_lend(&P, ROOT_STAGE, root);
+
     int rc = document(&P);
+    /* finish() fitted every staged container; this only makes sure none
+     * can keep pointing into the stages */
+    for (int k = 0; k < NSTAGES && !rc; k++)
+        if (P.owner[k])
+            rc = fit(&P, P.owner[k]);
     if (P.segs != P.segbuf)
         free(P.segs);
     if (P.stack != P.stackbuf)
         free(P.stack);
+    if (rc || lent) { /* (a lent block goes back wiped whole) */
+        coffer_memzero(P.stagemem, STAGE_BYTES);
+    } else {
+        for (int k = 0; k < NSTAGES; k++)
+            if (P.used[k])
+                coffer_memzero(P.stagemem[k],
+                               P.used[k] * sizeof(coffer_value));
+    }
+    if (lent)
+        al->release(al->ctx, P.stagemem, STAGE_BYTES);
     if (rc) {
         coffer_arena_release(A);
         return rc;
     }
-    doc->text = buf;
-    doc->text_len = len;
-    doc->arena = *A;
+    doc->allocator = A->allocator;
+    doc->chunks = A->chunks;
+    doc->total = A->total;
     *out = doc;
     if (err)
         coffer_error_clear(err);
@@ -1645,6 +1754,8 @@ int coffer_toml_parse(const char *text, size_t len,
     size_t tree = first_chunk(text, len);
     coffer_arena_init(&A, opt ? opt->allocator : NULL, tree);
     char *buf = coffer_arena_alloc_fresh(&A, len + 1, len + 1 + tree);
+    /* the tree starts in that chunk; pace_arena sizes any further one */
+    A.next_chunk = 256;
     if (!buf) {
         coffer_arena_release(&A);
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
@@ -1675,7 +1786,9 @@ int coffer_toml_parse_owned(char *buf, size_t len, size_t bufsize,
     }
     size_t max = opt && opt->max_input ? opt->max_input : DEFAULT_MAX_INPUT;
     coffer_arena A;
-    coffer_arena_init(&A, al, first_chunk(buf, len));
+    size_t tree = first_chunk(buf, len);
+    coffer_arena_init(&A, al, tree);
+    A.next_chunk = tree < 256 ? 256 : tree;
     if (coffer_arena_adopt(&A, buf, bufsize)) {
         coffer_memzero(buf, bufsize);
         al->release(al->ctx, buf, bufsize);
@@ -1696,7 +1809,11 @@ void coffer_doc_free(coffer_doc *doc)
 {
     if (!doc)
         return;
-    coffer_arena a = doc->arena; /* doc itself lives in the arena */
+    /* doc itself lives in the arena: take what the release needs first */
+    coffer_arena a;
+    coffer_arena_init(&a, doc->allocator, 0);
+    a.chunks = doc->chunks;
+    a.total = doc->total;
     coffer_arena_release(&a);
 }
 
@@ -1707,5 +1824,5 @@ const coffer_value *coffer_doc_root(const coffer_doc *doc)
 
 size_t coffer_doc_memory(const coffer_doc *doc)
 {
-    return doc ? doc->arena.total : 0;
+    return doc ? doc->total : 0;
 }

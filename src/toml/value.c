@@ -183,18 +183,29 @@ static inline int key_eq(const coffer_value *v, const char *key, size_t n)
 }
 
 /* An indexed table (COFFER_CAP_INDEXED in cap) has a power-of-two
- * capacity and its hash slots, two per item, just before its items in the
- * same block. A slot holds the item index + 1 in its low bits (below the
- * slot count) and the hash's high bits as a tag, so most probes never
- * touch the items; 0 is an empty slot. */
+ * capacity, and its block holds, before the items, the hash slots (two
+ * per item) and the hash of each item's key (one per item):
+ *   [slots: 2 * cap uint32][hashes: cap uint32][items: cap values]
+ * A slot holds the item index + 1 in its low bits (below the slot count)
+ * and the hash's high bits as a tag, so most probes never touch the items;
+ * 0 is an empty slot. The stored hashes let the index grow without
+ * reading a single key again (the keys of a big table are spread over the
+ * whole text). */
+#define INDEXED_ITEM_BYTES (sizeof(coffer_value) + 3 * sizeof(uint32_t))
+
 static inline uint32_t capacity(const coffer_container *c)
 {
     return c->cap & ~COFFER_CAP_INDEXED;
 }
 
+static inline uint32_t *hashes_of(const coffer_container *c)
+{
+    return (uint32_t *)(void *)c->items - capacity(c);
+}
+
 static inline uint32_t *slots_of(const coffer_container *c)
 {
-    return (uint32_t *)(void *)c->items - 2 * (size_t)capacity(c);
+    return (uint32_t *)(void *)c->items - 3 * (size_t)capacity(c);
 }
 
 coffer_value *coffer_table_find(const coffer_container *c, const char *key,
@@ -245,45 +256,73 @@ void coffer_container_trim(coffer_arena *a, coffer_container *c)
         c->items = NULL;
 }
 
-static inline void index_put(uint32_t *idx, uint32_t mask,
-                             const coffer_value *v, uint32_t pos)
+static inline void index_put(uint32_t *idx, uint32_t mask, uint32_t h,
+                             uint32_t pos)
 {
-    uint32_t h = coffer_hash(v->key, v->keylen), i = h & mask;
+    uint32_t i = h & mask;
     while (idx[i])
         i = (i + 1) & mask;
     idx[i] = (h & ~mask) | pos;
 }
 
 /* Moves the members of c to an indexed block of ncap items (a power of
- * two above the count) and hashes them all. */
+ * two above the count) and indexes them: with their stored hashes when c
+ * was indexed already, else (a table of INDEX_FROM members becoming
+ * indexed) by hashing their keys. */
 static int grow_indexed(coffer_arena *a, coffer_container *c, uint32_t ncap)
 {
-    size_t bytes = (size_t)ncap * (sizeof(coffer_value) + 2 * sizeof(uint32_t));
-    char *blk = coffer_arena_alloc(a, bytes);
+    char *blk = coffer_arena_alloc(a, (size_t)ncap * INDEXED_ITEM_BYTES);
     if (!blk)
         return -1;
     uint32_t *idx = (uint32_t *)(void *)blk;
-    coffer_value *items = (coffer_value *)(void *)(blk + (size_t)ncap * 2 *
-                                                             sizeof(uint32_t));
+    uint32_t *hashes = idx + 2 * (size_t)ncap;
+    coffer_value *items = (coffer_value *)(void *)(hashes + ncap);
     memset(idx, 0, (size_t)ncap * 2 * sizeof *idx);
     if (c->count)
         memcpy(items, c->items, (size_t)c->count * sizeof *items);
     uint32_t cap = capacity(c);
-    if (c->cap & COFFER_CAP_INDEXED)
-        give_back(a, (char *)slots_of(c),
-                  (size_t)cap * (sizeof(coffer_value) + 2 * sizeof(uint32_t)));
-    else if (cap)
-        give_back(a, (char *)c->items, (size_t)cap * sizeof *items);
+    if (c->cap & COFFER_CAP_INDEXED) {
+        memcpy(hashes, hashes_of(c), (size_t)c->count * sizeof *hashes);
+        give_back(a, (char *)slots_of(c), (size_t)cap * INDEXED_ITEM_BYTES);
+    } else {
+        for (uint32_t j = 0; j < c->count; j++)
+            hashes[j] = items[j].key ? coffer_hash(items[j].key, items[j].keylen)
+                                     : 0;
+        if (cap)
+            give_back(a, (char *)c->items, (size_t)cap * sizeof *items);
+    }
     c->items = items;
     c->cap = ncap | COFFER_CAP_INDEXED;
     const uint32_t mask = 2 * ncap - 1;
     for (uint32_t j = 0; j < c->count; j++)
         if (items[j].key)
-            index_put(idx, mask, &items[j], j + 1);
+            index_put(idx, mask, hashes[j], j + 1);
     return 0;
 }
 
-#define INDEX_FROM 32
+#define INDEX_FROM COFFER_INDEX_FROM
+
+int coffer_container_unstage(coffer_arena *a, coffer_container *c)
+{
+    uint32_t n = c->count;
+    c->cap = 0; /* the old block is not the arena's: never given back */
+    if (n >= INDEX_FROM && c->items[0].key) {
+        uint32_t ncap = 64;
+        while (ncap <= n)
+            ncap *= 2;
+        return grow_indexed(a, c, ncap);
+    }
+    uint32_t ncap = (uint32_t)1 << log2_ceil((size_t)n + 1);
+    coffer_value *items =
+        coffer_arena_block(a, log2_ceil((size_t)ncap * sizeof(coffer_value)));
+    if (!items)
+        return -1;
+    if (n)
+        memcpy(items, c->items, (size_t)n * sizeof *items);
+    c->items = items;
+    c->cap = ncap;
+    return 0;
+}
 
 coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
                                     const char *key, size_t keylen)
@@ -325,8 +364,12 @@ coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
     v->key = key;
     v->keylen = (uint16_t)keylen;
     c->count++;
-    if (key && (c->cap & COFFER_CAP_INDEXED))
-        index_put(slots_of(c), 2 * cap - 1, v, c->count);
+    if (c->cap & COFFER_CAP_INDEXED) {
+        uint32_t h = key ? coffer_hash(key, keylen) : 0;
+        hashes_of(c)[c->count - 1] = h;
+        if (key)
+            index_put(slots_of(c), 2 * cap - 1, h, c->count);
+    }
     return v;
 }
 

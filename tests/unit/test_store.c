@@ -940,6 +940,48 @@ static void readers_during_reloads(void **state)
     coffer_store_close(s);
 }
 
+/* A small file's snapshot is one locked block: its first block has room
+ * for the parser's stages, which are given back after the parse (the
+ * region's use drops below its peak) and used again; the next snapshot
+ * is sized from the peak. */
+static void region_one_block_for_a_small_file(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    for (int i = 0; i < 20; i++) {
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof text - n,
+                 "[svc_%d]\nurl = \"https://example.com/%d\"\nport = %d\n", i,
+                 i, 1000 + i);
+    }
+    write_at(sbp("s.toml"), text, 0600);
+    const char *paths[] = { sbp("s.toml") };
+    coffer_store *s;
+    coffer_error err;
+    assert_int_equal(open_opts(&s, 0, paths, 1, &err), 0);
+    size_t want = (16384 + COFFER_PARSE_STAGE_BYTES + 4095) & ~(size_t)4095;
+    for (int round = 0; round < 2; round++) {
+        coffer_snapshot *snap;
+        if (round) { /* a reload, sized from the first snapshot's peak */
+            write_at(sbp("s.toml"), text, 0600);
+            assert_true(coffer_store_reload(s, &err) >= 0);
+        }
+        assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
+        const coffer_region *r = &snap->region;
+        assert_int_equal(r->total, want); /* one block */
+        assert_true(r->peak >= r->used + COFFER_PARSE_STAGE_BYTES);
+        want = (r->peak + r->peak / 4 + 4095) & ~(size_t)4095;
+        int64_t port;
+        assert_int_equal(coffer_snapshot_get_int(snap, "svc_19.port", &port,
+                                                 &err), 0);
+        assert_int_equal(port, 1019);
+        coffer_snapshot_release(snap);
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof text - n, "[more]\nk = 1\n");
+    }
+    coffer_store_close(s);
+}
+
 /* Memory locking fails in a child that has dropped root (and with it
  * CAP_IPC_LOCK) under RLIMIT_MEMLOCK 0: a warning once, or COFFER_ELOCK
  * with COFFER_STORE_REQUIRE_LOCK. */
@@ -1046,6 +1088,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(atomic_write, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(canary_never_leaks, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(readers_during_reloads, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(region_one_block_for_a_small_file, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(memory_lock_failure, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(started_from_home, sb_setup, sb_teardown),
     };

@@ -656,6 +656,14 @@ static void tables_many_keys(void **state)
         assert_int_equal(coffer_value_int(v, &got), 0);
         assert_int_equal(got, i);
     }
+    /* every key, after all the growth steps of the index */
+    for (int i = 0; i < N; i++) {
+        char k[32];
+        int n = snprintf(k, sizeof k, "key_%d", i);
+        const coffer_value *v = coffer_table_get(big, k, (size_t)n);
+        assert_non_null(v);
+        assert_ptr_equal(v, coffer_table_at(big, (size_t)i, NULL, NULL));
+    }
     assert_null(coffer_table_get(big, "key_100000", 10));
     assert_null(coffer_table_get(big, "key_1", 4));
     /* order of definition is kept for big tables too */
@@ -682,6 +690,99 @@ static void tables_many_keys(void **state)
     coffer_error err = parse_fail_opt(text, len, NULL, COFFER_ESYNTAX);
     assert_string_equal(err.message, "duplicate key 'k4242'");
     assert_int_equal(err.line, N + 1);
+    free(text);
+}
+
+/* Sizes around the parser's member stages (32 nodes) and hash index (from
+ * 32 members), at every kind of container: root, header tables at small
+ * and large depths, tables reopened later, arrays of tables (nested too),
+ * arrays and inline tables nested deeper than the stages go. */
+static void tables_stage_boundaries(void **state)
+{
+    (void)state;
+    static const int sizes[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 200};
+    size_t cap = 1 << 20;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int n = sizes[si];
+        size_t len = 0;
+#define OUT(...) (len += (size_t)snprintf(text + len, cap - len, __VA_ARGS__))
+        for (int i = 0; i < n; i++)
+            OUT("r%d = %d\n", i, i);
+        OUT("arr = [");
+        for (int i = 0; i < n; i++)
+            OUT("%s%d", i ? ", " : "", i);
+        OUT("]\nnest = [[[[[");
+        for (int i = 0; i < n; i++)
+            OUT("%s%d", i ? ", " : "", i);
+        OUT("]]]], [[[[]]]]]\nit = {");
+        for (int i = 0; i < n; i++)
+            OUT("%sk%d = {v = [%d]}", i ? ", " : "", i, i);
+        OUT("}\n[t]\n");
+        for (int i = 0; i < n; i++)
+            OUT("t%d = %d\n", i, i);
+        OUT("[t.sub]\n");
+        for (int i = 0; i < n; i++)
+            OUT("s%d = %d\n", i, i);
+        OUT("[d1.d2.d3.d4.d5.d6]\n");
+        for (int i = 0; i < n; i++)
+            OUT("x%d = %d\n", i, i);
+        for (int i = 0; i < n; i++) {
+            OUT("[[a]]\nid = %d\n", i);
+            for (int j = 0; j < i % 3; j++)
+                OUT("[[a.b]]\nj = %d\n", j);
+        }
+        OUT("[u]\nw = 1\n[t.late]\nz = 2\n[[a]]\nid = -1\n");
+        for (int i = 0; i < n; i++)
+            OUT("[r%d_t]\nq = %d\n", i, i);
+#undef OUT
+        coffer_doc *doc = parse_ok_n(text, len);
+        const coffer_value *root = coffer_doc_root(doc);
+        char path[64];
+        for (int i = 0; i < n; i++) {
+            snprintf(path, sizeof path, "r%d", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "arr[%d]", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "nest[0][0][0][0][%d]", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "it.k%d.v[0]", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "t.t%d", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "t.sub.s%d", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "d1.d2.d3.d4.d5.d6.x%d", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "a[%d].id", i);
+            assert_int_equal(get_int(doc, path), i);
+            snprintf(path, sizeof path, "a[%d].b", i);
+            if (i % 3) {
+                assert_int_equal(coffer_array_count(get(doc, path)), i % 3);
+                snprintf(path, sizeof path, "a[%d].b[%d].j", i, i % 3 - 1);
+                assert_int_equal(get_int(doc, path), i % 3 - 1);
+            }
+            snprintf(path, sizeof path, "r%d_t.q", i);
+            assert_int_equal(get_int(doc, path), i);
+            /* key order is the order of definition */
+            const char *key;
+            coffer_table_at(root, (size_t)i, &key, NULL);
+            snprintf(path, sizeof path, "r%d", i);
+            assert_string_equal(key, path);
+        }
+        assert_int_equal(coffer_table_count(root), 2 * (size_t)n + 7);
+        assert_int_equal(coffer_array_count(get(doc, "arr")), n);
+        assert_int_equal(coffer_array_count(get(doc, "nest")), 2);
+        assert_int_equal(coffer_array_count(get(doc, "nest[0][0][0][0]")), n);
+        assert_int_equal(coffer_table_count(get(doc, "it")), n);
+        assert_int_equal(coffer_table_count(get(doc, "t")), n + 2);
+        assert_int_equal(get_int(doc, "t.late.z"), 2);
+        assert_int_equal(coffer_array_count(get(doc, "a")), n + 1);
+        snprintf(path, sizeof path, "a[%d].id", n);
+        assert_int_equal(get_int(doc, path), -1);
+        coffer_doc_free(doc);
+    }
     free(text);
 }
 
@@ -1164,6 +1265,57 @@ static void owned_and_allocator(void **state)
     assert_int_equal(live_bytes, 0);
 }
 
+/* With any allocator but the plain one (locked memory), the parser's
+ * staging blocks, which hold copies of values while their table is open,
+ * come from that allocator and go back to it wiped (count_release checks)
+ * before the parse returns, on success and on failure. */
+static void *stage_seen;
+static bool stage_back;
+static void *stage_alloc(void *ctx, size_t n)
+{
+    void *p = count_alloc(ctx, n);
+    if (n == COFFER_PARSE_STAGE_BYTES)
+        stage_seen = p;
+    return p;
+}
+static void stage_release(void *ctx, void *p, size_t n)
+{
+    if (p == stage_seen)
+        stage_back = true;
+    count_release(ctx, p, n);
+}
+static const coffer_allocator staging = {stage_alloc, stage_release, NULL};
+
+static void stages_come_from_the_allocator(void **state)
+{
+    (void)state;
+    coffer_parse_options opt = {0};
+    opt.allocator = &staging;
+    const char *texts[] = {
+        "pin = 123456\n[db]\nport = 5432\nratio = 0.5\nok = true\n"
+        "[[s]]\nx = 1\n[[s]]\ny = [1, {z = 2}]\n",
+        "pin = 123456\n[db]\nport = 5432\nport = 1\n", /* fails */
+    };
+    for (int i = 0; i < 2; i++) {
+        allocs = releases = 0;
+        live_bytes = 0;
+        stage_seen = NULL;
+        stage_back = false;
+        coffer_doc *doc = NULL;
+        int rc = coffer_toml_parse(texts[i], strlen(texts[i]), &opt, &doc,
+                                   NULL);
+        assert_int_equal(rc, i == 0 ? 0 : COFFER_ESYNTAX);
+        assert_non_null(stage_seen);
+        assert_true(stage_back); /* before the document goes */
+        if (doc) {
+            assert_int_equal(get_int(doc, "db.port"), 5432);
+            assert_int_equal(get_int(doc, "s[1].y[1].z"), 2);
+            coffer_doc_free(doc);
+        }
+        assert_int_equal(allocs, releases);
+    }
+}
+
 /* ------------------------------------------------------------------ canary */
 
 #define CANARY "CANARY-7f3a"
@@ -1297,6 +1449,72 @@ static void memory_is_bounded(void **state)
     free(text);
 }
 
+/* Bytes of the tree under v as laid out in the arena: member blocks at
+ * their capacity (with hash slots and hashes for indexed tables),
+ * containers, date-times. */
+static size_t tree_bytes(const coffer_value *v)
+{
+    coffer_type t = coffer_value_type(v);
+    if (t >= COFFER_TYPE_DATETIME && t <= COFFER_TYPE_TIME_LOCAL)
+        return sizeof(coffer_datetime);
+    if (t != COFFER_TYPE_TABLE && t != COFFER_TYPE_ARRAY)
+        return 0;
+    const coffer_container *c = v->u.c;
+    size_t cap = c->cap & ~COFFER_CAP_INDEXED;
+    size_t n = sizeof *c + cap * sizeof(coffer_value);
+    if (c->cap & COFFER_CAP_INDEXED)
+        n += cap * 3 * sizeof(uint32_t);
+    for (uint32_t i = 0; i < c->count; i++)
+        n += tree_bytes(&c->items[i]);
+    return n;
+}
+
+/* A small document holds its text and its tree, and next to nothing
+ * else: no stage, growth block or unused capacity, and a first chunk
+ * sized close to what the tree takes (the benchmark's peak-memory target
+ * is 3x the input for every shape, 2 KiB arrays of tables too). */
+static void memory_small_documents(void **state)
+{
+    (void)state;
+    char text[4096];
+    size_t len = 0;
+#define OUT(...) (len += (size_t)snprintf(text + len, sizeof text - len, __VA_ARGS__))
+    OUT("# a small file\ntitle = \"secrets\"\nversion = 3\n");
+    for (int i = 0; i < 6; i++) {
+        OUT("\n[[servers]]\nname = \"node-%06d\"\nhost = \"10.1.%d.7\"\n"
+            "port = %d\nweight = 0.5\nprimary = true\ntags = [%s]\n\n"
+            "[servers.auth]\nuser = \"svc_%d\"\npassword = \"pw-%dXk3pq9LmZ0\"\n"
+            "token = \"Uveu0A65El0s28Inhay1ptZh4zHtU/XrS8EkAJEkAZK2y\"\n",
+            i, i, 30000 + i, i % 2 ? "\"a\", \"b\"" : "", i, i);
+        for (int j = 0; j < i % 3; j++)
+            OUT("\n[[servers.endpoints]]\npath = \"/x/%d\"\ntimeout_ms = %d\n", j,
+                1000 * j);
+        if (i == 3)
+            OUT("[servers.more]\nwhen = 2024-05-01T10:00:00Z\n"
+                "inline = {a = [1, 2, {b = 3}], c.d = 4}\n");
+    }
+    OUT("\n[other]\nx.y.z = 1\n[other.sub]\nk = 'v'\n");
+#undef OUT
+    coffer_doc *doc = parse_ok_n(text, len);
+    const coffer_value *root = coffer_doc_root(doc);
+    size_t needed = ((len + 1 + 7) & ~(size_t)7) + sizeof(coffer_doc) +
+                    tree_bytes(root);
+    size_t mem = coffer_doc_memory(doc);
+    assert_true(mem >= needed);
+    if (mem - needed > 256)
+        fail_msg("document memory %zu for %zu bytes of text and %zu of tree",
+                 mem, len, needed);
+    /* no unused capacity in any container of the tree */
+    assert_int_equal(coffer_array_count(get(doc, "servers")), 6);
+    assert_int_equal(get(doc, "servers")->u.c->cap, 6);
+    assert_int_equal(root->u.c->cap, root->u.c->count);
+    assert_int_equal(get(doc, "servers[3]")->u.c->cap, 8);
+    assert_int_equal(get(doc, "servers[3].more.inline.a")->u.c->cap, 3);
+    assert_int_equal(get_int(doc, "servers[3].more.inline.a[2].b"), 3);
+    assert_int_equal(get_int(doc, "servers[3].more.inline.c.d"), 4);
+    coffer_doc_free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1316,6 +1534,7 @@ int main(void)
         cmocka_unit_test(tables_inline_and_arrays),
         cmocka_unit_test(tables_definition_order),
         cmocka_unit_test(tables_many_keys),
+        cmocka_unit_test(tables_stage_boundaries),
         cmocka_unit_test(errors_positions),
         cmocka_unit_test(values_positions),
         cmocka_unit_test(limits_depth),
@@ -1326,10 +1545,12 @@ int main(void)
         cmocka_unit_test(path_walk_steps),
         cmocka_unit_test(accessors_types),
         cmocka_unit_test(owned_and_allocator),
+        cmocka_unit_test(stages_come_from_the_allocator),
         cmocka_unit_test(errors_never_hold_values),
         cmocka_unit_test(canary_check_can_fail),
         cmocka_unit_test(documents_whole),
         cmocka_unit_test(memory_is_bounded),
+        cmocka_unit_test(memory_small_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,6 +139,18 @@ struct coffer_doc {
 };
 
 /* Hash of a key (used by table indexes). */
+/* The value of hex digit c, or -1 (TOML escapes, key paths). */
+static inline int coffer_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 COFFER_INTERNAL uint32_t coffer_hash(const char *s, size_t n);
 
 /* Table lookup by exact key; NULL if absent. */

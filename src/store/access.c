@@ -177,6 +177,12 @@ static const char *article(coffer_type t)
 }
 
 /* Fills err for a failed walk (slow path: walks again to render names). */
+static int syntax_only(void *ctx, const char *key, size_t n, long index)
+{
+    (void)ctx, (void)key, (void)n, (void)index;
+    return 0;
+}
+
 static int walk_error(const coffer_snapshot *snap, const char *path,
                       coffer_error *err)
 {
@@ -277,6 +283,11 @@ static int lookup(const coffer_snapshot *snap, const char *path,
     w.buf = NULL;
     int rc = coffer_path_walk(path, step, &w, err);
     if (w.status) {
+        /* The walk stopped at a missing key or a scalar: a malformed rest
+         * of the path is still the error to report (EINVAL, not ENOKEY). */
+        int bad = coffer_path_walk(path, syntax_only, NULL, err);
+        if (bad < 0)
+            return bad;
         int code = w.status;
         int r = walk_error(snap, path, err);
         return err ? r : code;

@@ -481,24 +481,45 @@ static void put_scalar(emitter *e, const coffer_value *v, int json)
     }
 }
 
+/* ------------------------------------------------------- nested values */
+
+/* The frame of the recursive writers: false when an error is pending or
+ * the nesting is too deep (then e->err says so). */
+static bool enter(emitter *e, unsigned depth)
+{
+    if (e->err)
+        return false;
+    if (depth > EMIT_MAX_DEPTH) {
+        e->err = COFFER_ELIMIT;
+        return false;
+    }
+    return true;
+}
+
+typedef void (*value_writer)(emitter *e, const coffer_value *v,
+                             unsigned depth);
+
+/* [a, b, c] with each element written by w: the same in JSON and TOML. */
+static void put_array(emitter *e, const coffer_value *v, unsigned depth,
+                      value_writer w)
+{
+    putc1(e, '[');
+    for (uint32_t i = 0; i < count_of(v); i++) {
+        if (i)
+            put(e, ", ", 2);
+        w(e, item_of(v, i), depth + 1);
+    }
+    putc1(e, ']');
+}
+
 /* ----------------------------------------------------------------- JSON */
 
 static void put_json(emitter *e, const coffer_value *v, unsigned depth)
 {
-    if (e->err)
+    if (!enter(e, depth))
         return;
-    if (depth > EMIT_MAX_DEPTH) {
-        e->err = COFFER_ELIMIT;
-        return;
-    }
     if (v->type == COFFER_TYPE_ARRAY) {
-        putc1(e, '[');
-        for (uint32_t i = 0; i < count_of(v); i++) {
-            if (i)
-                put(e, ", ", 2);
-            put_json(e, item_of(v, i), depth + 1);
-        }
-        putc1(e, ']');
+        put_array(e, v, depth, put_json);
     } else if (v->type == COFFER_TYPE_TABLE) {
         putc1(e, '{');
         for (uint32_t i = 0; i < count_of(v); i++) {
@@ -542,12 +563,8 @@ static void put_toml_inline(emitter *e, const coffer_value *v, unsigned depth);
 static void put_flat(emitter *e, const coffer_value *v, const key_path *path,
                      const char *sep, int *first, unsigned depth)
 {
-    if (e->err)
+    if (!enter(e, depth))
         return;
-    if (depth > EMIT_MAX_DEPTH) {
-        e->err = COFFER_ELIMIT;
-        return;
-    }
     if (v->type == COFFER_TYPE_TABLE && count_of(v) > 0) {
         for (uint32_t i = 0; i < count_of(v) && !e->err; i++) {
             const coffer_value *m = item_of(v, i);
@@ -566,20 +583,10 @@ static void put_flat(emitter *e, const coffer_value *v, const key_path *path,
 
 static void put_toml_inline(emitter *e, const coffer_value *v, unsigned depth)
 {
-    if (e->err)
+    if (!enter(e, depth))
         return;
-    if (depth > EMIT_MAX_DEPTH) {
-        e->err = COFFER_ELIMIT;
-        return;
-    }
     if (v->type == COFFER_TYPE_ARRAY) {
-        putc1(e, '[');
-        for (uint32_t i = 0; i < count_of(v); i++) {
-            if (i)
-                put(e, ", ", 2);
-            put_toml_inline(e, item_of(v, i), depth + 1);
-        }
-        putc1(e, ']');
+        put_array(e, v, depth, put_toml_inline);
     } else if (v->type == COFFER_TYPE_TABLE) {
         uint32_t n = count_of(v);
         if (n == 0) {

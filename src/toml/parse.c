@@ -338,17 +338,6 @@ static int skip_ws_nl(parser *P)
 
 /* ----------------------------------------------------------------- strings */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the escape at r (just after the backslash) into *w. */
 static int escape(parser *P, char **rp, char **wp)
 {
@@ -366,7 +355,7 @@ static int escape(parser *P, char **rp, char **wp)
         int n = *r == 'u' ? 4 : 8;
         uint32_t cp = 0;
         for (int i = 1; i <= n; i++) {
-            int h = hexval((unsigned char)r[i]);
+            int h = coffer_hex_digit((unsigned char)r[i]);
             if (h < 0)
                 return FAIL(r - 1, "invalid unicode escape");
             cp = cp << 4 | (uint32_t)h;
@@ -399,6 +388,17 @@ static int escape(parser *P, char **rp, char **wp)
     return 0;
 }
 
+/* Strings are decoded in place: the text between escapes ("runs") moves
+ * down over what the escapes saved. Moves the run [run, r) to w and
+ * returns the new end of the decoded text. */
+static inline char *flush_run(char *w, const char *run, const char *r)
+{
+    size_t n = (size_t)(r - run);
+    if (w != run)
+        memmove(w, run, n);
+    return w + n;
+}
+
 /* Basic string at P->p ('"', not '"""'). Decodes in place. */
 static int basic_string(parser *P, char **out, size_t *outlen)
 {
@@ -416,10 +416,7 @@ static int basic_string(parser *P, char **out, size_t *outlen)
         } else if (ch == '\t') {
             r++;
         } else if (ch == '\\') {
-            size_t n = (size_t)(r - run);
-            if (w != run)
-                memmove(w, run, n);
-            w += n;
+            w = flush_run(w, run, r);
             r++;
             int rc = escape(P, &r, &w);
             if (rc)
@@ -432,10 +429,7 @@ static int basic_string(parser *P, char **out, size_t *outlen)
             return FAIL(r, "control character in string");
         }
     }
-    size_t n = (size_t)(r - run);
-    if (w != run)
-        memmove(w, run, n);
-    w += n;
+    w = flush_run(w, run, r);
     *w = '\0';
     *out = start;
     *outlen = (size_t)(w - start);
@@ -519,10 +513,7 @@ static int ml_string(parser *P, int basic, char **out, size_t *outlen)
             r += 2;
             newline_at(P, r);
         } else if (ch == '\\') { /* basic only */
-            size_t n = (size_t)(r - run);
-            if (w != run)
-                memmove(w, run, n);
-            w += n;
+            w = flush_run(w, run, r);
             char *bs = r;
             r++;
             char *t = r;
@@ -559,10 +550,7 @@ static int ml_string(parser *P, int basic, char **out, size_t *outlen)
             return FAIL(r, "control character in string");
         }
     }
-    size_t n = (size_t)(r - run);
-    if (w != run)
-        memmove(w, run, n);
-    w += n;
+    w = flush_run(w, run, r);
     *w = '\0';
     *out = start;
     *outlen = (size_t)(w - start);
@@ -963,7 +951,7 @@ static int prefixed_int(parser *P, coffer_value *v, char *s)
     uint64_t u = 0;
     int need_digit = 1;
     for (;; q++) {
-        int d = hexval((unsigned char)*q);
+        int d = coffer_hex_digit((unsigned char)*q);
         if (d >= 0 && d < base) {
             if (u > (uint64_t)INT64_MAX >> (base == 16 ? 4 : base == 8 ? 3 : 1))
                 return FAIL(s, "integer out of range");

@@ -377,17 +377,6 @@ coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
 
 #define PATH_KEY_MAX 4096
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_bare(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -449,7 +438,7 @@ static int walk(const char *path, coffer_path_step_fn fn, void *ctx,
                         int digits = *p == 'u' ? 4 : 8;
                         uint32_t cp = 0;
                         for (int i = 1; i <= digits; i++) {
-                            int h = hexv((unsigned char)p[i]);
+                            int h = coffer_hex_digit((unsigned char)p[i]);
                             if (h < 0)
                                 return PATH_FAIL("invalid unicode escape in path '%s'", path);
                             cp = cp << 4 | (uint32_t)h;

@@ -119,6 +119,7 @@ c get db_usernam
 t "missing key: exit 4 with a suggestion" eval 'rc_is 4 && err_has "db_usernam" && err_has "did you mean '"'"'db_username'"'"'" && [ ! -s "$T/out" ]'
 c where nothing_here; t "where of a missing key: exit 4" eval 'rc_is 4 && err_has "nothing_here"'
 c get '.a'; t "malformed key path: exit 2" eval 'rc_is 2'
+c get 'no_such_key]'; t "malformed key path after a missing key: exit 2, not 4" eval 'rc_is 2 && err_has "invalid character in path"'
 
 # ---- list ----
 c list

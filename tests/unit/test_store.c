@@ -159,6 +159,14 @@ static void missing_key_messages(void **state)
     assert_int_equal(coffer_snapshot_get(snap, "db.password.x", &v, NULL), COFFER_ETYPE);
     /* Malformed path. */
     assert_int_equal(coffer_snapshot_get(snap, "db..password", &v, &err), COFFER_EINVAL);
+    /* ... also where the walk stops early (a missing key, a scalar), and
+     * without an error struct. */
+    assert_int_equal(coffer_snapshot_get(snap, "nope]", &v, &err), COFFER_EINVAL);
+    assert_non_null(strstr(err.message, "invalid character in path 'nope]'"));
+    assert_int_equal(coffer_snapshot_get(snap, "nope..x", &v, &err), COFFER_EINVAL);
+    assert_int_equal(coffer_snapshot_get(snap, "db.password.x[", &v, &err),
+                     COFFER_EINVAL);
+    assert_int_equal(coffer_snapshot_get(snap, "nope.", &v, NULL), COFFER_EINVAL);
     /* Store-level conveniences. */
     assert_int_equal(coffer_store_get(s, "db.host", &v, &err), 0);
     assert_int_equal(coffer_value_type(v), COFFER_TYPE_STRING);

@@ -1192,12 +1192,14 @@ static void accessors_types(void **state)
 
 static int allocs, releases;
 static size_t live_bytes;
+/* Blocks start zeroed, like fresh pages: a byte still non-zero when a
+ * block is released was written and not wiped. */
 static void *count_alloc(void *ctx, size_t n)
 {
     (void)ctx;
     allocs++;
     live_bytes += n;
-    return malloc(n);
+    return calloc(1, n);
 }
 static void count_release(void *ctx, void *p, size_t n)
 {
@@ -1267,8 +1269,9 @@ static void owned_and_allocator(void **state)
 
 /* With any allocator but the plain one (locked memory), the parser's
  * staging blocks, which hold copies of values while their table is open,
- * come from that allocator and go back to it wiped (count_release checks)
- * before the parse returns, on success and on failure. */
+ * come from that allocator and go back to it with everything the parser
+ * wrote wiped (count_release checks) before the parse returns, on success
+ * and on failure. */
 static void *stage_seen;
 static bool stage_back;
 static void *stage_alloc(void *ctx, size_t n)

@@ -740,23 +740,16 @@ static void tables_stage_boundaries(void **state)
         coffer_doc *doc = parse_ok_n(text, len);
         const coffer_value *root = coffer_doc_root(doc);
         char path[64];
+        /* the i-th member of every kind of container holds i */
+        static const char *const at_i[] = {
+            "r%d", "arr[%d]", "nest[0][0][0][0][%d]", "it.k%d.v[0]", "t.t%d",
+            "t.sub.s%d", "d1.d2.d3.d4.d5.d6.x%d", "a[%d].id",
+        };
         for (int i = 0; i < n; i++) {
-            snprintf(path, sizeof path, "r%d", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "arr[%d]", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "nest[0][0][0][0][%d]", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "it.k%d.v[0]", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "t.t%d", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "t.sub.s%d", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "d1.d2.d3.d4.d5.d6.x%d", i);
-            assert_int_equal(get_int(doc, path), i);
-            snprintf(path, sizeof path, "a[%d].id", i);
-            assert_int_equal(get_int(doc, path), i);
+            for (size_t f = 0; f < sizeof at_i / sizeof at_i[0]; f++) {
+                snprintf(path, sizeof path, at_i[f], i);
+                assert_int_equal(get_int(doc, path), i);
+            }
             snprintf(path, sizeof path, "a[%d].b", i);
             if (i % 3) {
                 assert_int_equal(coffer_array_count(get(doc, path)), i % 3);

@@ -183,6 +183,8 @@ typedef int (*coffer_path_step_fn)(void *ctx, const char *key, size_t n,
                                    long index);
 COFFER_INTERNAL int coffer_path_walk(const char *path, coffer_path_step_fn fn,
                                      void *ctx, coffer_error *err);
+/* Only the syntax of a path: 0 or COFFER_EINVAL with the message. */
+COFFER_INTERNAL int coffer_path_check(const char *path, coffer_error *err);
 
 /* --------------------------------------------------------------- errors */
 

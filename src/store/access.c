@@ -177,12 +177,6 @@ static const char *article(coffer_type t)
 }
 
 /* Fills err for a failed walk (slow path: walks again to render names). */
-static int syntax_only(void *ctx, const char *key, size_t n, long index)
-{
-    (void)ctx, (void)key, (void)n, (void)index;
-    return 0;
-}
-
 static int walk_error(const coffer_snapshot *snap, const char *path,
                       coffer_error *err)
 {
@@ -285,7 +279,7 @@ static int lookup(const coffer_snapshot *snap, const char *path,
     if (w.status) {
         /* The walk stopped at a missing key or a scalar: a malformed rest
          * of the path is still the error to report (EINVAL, not ENOKEY). */
-        int bad = coffer_path_walk(path, syntax_only, NULL, err);
+        int bad = coffer_path_check(path, err);
         if (bad < 0)
             return bad;
         int code = w.status;
@@ -601,14 +595,6 @@ int coffer_snapshot_foreach(const coffer_snapshot *snap, const char *path,
 }
 
 /* --------------------------------------------------------- shadowing */
-
-size_t coffer_snapshot_shadows(const coffer_snapshot *snap,
-                               const coffer_shadow **out)
-{
-    if (out)
-        *out = snap ? snap->shadows : NULL;
-    return snap ? snap->nshadows : 0;
-}
 
 size_t coffer_snapshot_shadow_count(const coffer_snapshot *snap)
 {

@@ -73,10 +73,7 @@ int coffer_store_check(coffer_store *s, coffer_check_fn fn, void *ctx)
     coffer_arena arena;
     coffer_arena_init(&arena, &region.alloc, 4000);
     coffer_layer *layers = calloc(s->nsources ? s->nsources : 1, sizeof *layers);
-    size_t *srcidx = calloc(s->nsources ? s->nsources : 1, sizeof *srcidx);
-    if (!layers || !srcidx) {
-        free(layers);
-        free(srcidx);
+    if (!layers) {
         coffer_arena_release(&arena);
         coffer_region_release(&region);
         return COFFER_ENOMEM;
@@ -107,7 +104,6 @@ int coffer_store_check(coffer_store *s, coffer_check_fn fn, void *ctx)
                 break;
             continue;
         }
-        srcidx[nl] = i;
         nl++;
     }
     /* Root keys that cannot become environment variables. */
@@ -163,26 +159,12 @@ int coffer_store_check(coffer_store *s, coffer_check_fn fn, void *ctx)
     coffer_arena_release(&arena);
     coffer_region_release(&region);
     free(layers);
-    free(srcidx);
     if (nexist == 0) {
-        coffer_error e2;
         /* Same message as a load: every searched path in order. */
-        char list[COFFER_ERROR_MESSAGE_MAX];
-        size_t pos = (size_t)snprintf(list, sizeof list,
-                                      "no secrets found; searched");
-        size_t shown = 0;
-        for (size_t i = 0; i < s->nsources && pos < sizeof list; i++) {
-            int w = snprintf(list + pos, sizeof list - pos, "%s '%s'",
-                             shown ? "," : "", s->sources[i].path);
-            if (w > 0)
-                pos += (size_t)w;
-            shown++;
-        }
-        if (!shown)
-            snprintf(list, sizeof list, "no secrets found; no source is configured");
-        coffer_error_set(&e2, COFFER_ENOSECRETS, NULL, 0, 0, "%s", list);
+        coffer_error e2;
+        int code = coffer_no_secrets_error(s, &e2);
         report(&c, 2, NULL, e2.message);
-        return COFFER_ENOSECRETS;
+        return code;
     }
     return c.errors;
 }

@@ -121,11 +121,15 @@ static bool equal(const coffer_value *a, const coffer_value *b)
         memset(&y, 0, sizeof y);
         (void)coffer_value_datetime(a, &x);
         (void)coffer_value_datetime(b, &y);
-        return x.year == y.year && x.month == y.month && x.day == y.day &&
-               x.hour == y.hour && x.minute == y.minute && x.second == y.second &&
-               x.nanosecond == y.nanosecond &&
-               x.offset_minutes == y.offset_minutes &&
-               x.offset_is_z == y.offset_is_z && x.precision == y.precision;
+        bool same = x.year == y.year && x.month == y.month && x.day == y.day &&
+                    x.hour == y.hour && x.minute == y.minute &&
+                    x.second == y.second && x.nanosecond == y.nanosecond &&
+                    x.offset_minutes == y.offset_minutes &&
+                    x.offset_is_z == y.offset_is_z &&
+                    x.precision == y.precision;
+        coffer_memzero(&x, sizeof x); /* date-times can be secrets too */
+        coffer_memzero(&y, sizeof y);
+        return same;
     }
     case COFFER_TYPE_ARRAY: {
         size_t n = coffer_array_count(a);

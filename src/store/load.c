@@ -483,7 +483,7 @@ static int merge(coffer_snapshot *snap, coffer_error *err)
 
 /* ---------------------------------------------------------- snapshot */
 
-static int no_secrets(coffer_store *s, coffer_error *err)
+int coffer_no_secrets_error(coffer_store *s, coffer_error *err)
 {
     char msg[COFFER_ERROR_MESSAGE_MAX];
     size_t pos = (size_t)snprintf(msg, sizeof msg, "no secrets found; searched");
@@ -561,7 +561,7 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
     }
     if (snap->nlayers == 0) {
         coffer_snapshot_destroy(snap);
-        return no_secrets(s, err);
+        return coffer_no_secrets_error(s, err);
     }
     rc = merge(snap, err);
     if (rc) {

@@ -172,9 +172,8 @@ COFFER_INTERNAL void coffer_store_set_watch_state(coffer_store *s,
                                                   struct coffer_watch *w,
                                                   void (*stop)(struct coffer_watch *));
 
-/* Shadowed root keys of a snapshot (for check): count, and entry i. */
-COFFER_INTERNAL size_t coffer_snapshot_shadows(const coffer_snapshot *snap,
-                                               const coffer_shadow **out);
+/* The "no secrets found" error: every searched path, in order. */
+COFFER_INTERNAL int coffer_no_secrets_error(coffer_store *s, coffer_error *err);
 
 /* ------------------------------------------------------ internal pieces */
 

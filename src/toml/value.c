@@ -558,6 +558,11 @@ static int noop_step(void *ctx, const char *key, size_t n, long index)
     return 0;
 }
 
+int coffer_path_check(const char *path, coffer_error *err)
+{
+    return coffer_path_walk(path, noop_step, NULL, err);
+}
+
 int coffer_value_seek(const coffer_value *v, const char *path,
                       const coffer_value **out, coffer_error *err)
 {
@@ -567,13 +572,13 @@ int coffer_value_seek(const coffer_value *v, const char *path,
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "no value or output pointer");
     size_t pos = 0;
-    /* a malformed path is EINVAL even where a prefix is missing */
-    int rc = walk(path, noop_step, NULL, err, &pos);
-    if (rc)
-        return rc;
     seek_ctx s = {v, &pos, 0};
-    rc = walk(path, seek_step, &s, err, &pos);
+    int rc = walk(path, seek_step, &s, err, &pos);
     if (rc == SEEK_MISSING) {
+        /* a malformed path is EINVAL even where a prefix is missing */
+        int bad = coffer_path_check(path, err);
+        if (bad)
+            return bad;
         if (s.found)
             return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
                                     "key '%s' not found (longest existing "

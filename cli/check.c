@@ -206,10 +206,6 @@ int cmd_check(int argc, char **argv)
     coffer_store_close(s);
     if (rc)
         return rc;
-    if (cr == COFFER_ENOSECRETS)
-        return CLI_EXIT_NOSECRETS;
-    if (cr == COFFER_ECONFIG)
-        return CLI_EXIT_INVALID;
     if (cr < 0)
         return cli_exit_code(cr);
     if (C.count[2] || (strict && C.count[1]))

@@ -398,6 +398,7 @@ int cli_spawn(char *const argv[], char *out, size_t outsz)
             if (pfd[1] > 2)
                 close(pfd[1]);
         }
+        unsetenv("COFFER_SECRETS"); /* git and its hooks get no secrets */
         execvp(argv[0], argv);
         _exit(127);
     }

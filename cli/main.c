@@ -193,15 +193,11 @@ int main(int argc, char **argv)
     cli_g.cwd = strdup(cwd);
     if (nfiles) {
         cli_g.paths = calloc(nfiles, sizeof *cli_g.paths);
-        if (cli_g.paths)
-            for (size_t k = 0; k < nfiles; k++) {
-                cli_g.paths[k] = absolute(files[k], cwd);
-                if (!cli_g.paths[k]) {
-                    nfiles = k;
-                    break;
-                }
-            }
-        cli_g.npaths = nfiles;
+        size_t made = 0; /* paths made absolute, up to the first failure */
+        while (cli_g.paths && made < nfiles &&
+               (cli_g.paths[made] = absolute(files[made], cwd)) != NULL)
+            made++;
+        cli_g.npaths = made;
     }
     free(files);
     if (!cli_g.cwd || (nfiles && (!cli_g.paths || cli_g.npaths != nfiles))) {

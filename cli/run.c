@@ -134,6 +134,7 @@ static int supervise(struct restart *R)
     wo.ctx = R;
     if (coffer_store_watch(R->store, &wo, &err) != 0) {
         cli_signal_restore(fwd_sigs);
+        close(sigfd);
         return cli_fail(&err);
     }
     int wfd = coffer_store_watch_fd(R->store);
@@ -309,6 +310,7 @@ int cmd_run(int argc, char **argv)
         R.keep_cs = keep_cs;
         R.grace = grace;
         rc = supervise(&R);
+        coffer_store_unexport(s); /* else closing copies them to libc */
         coffer_store_close(s);
         return rc;
     }
@@ -317,6 +319,7 @@ int cmd_run(int argc, char **argv)
     execvp(cmd[0], cmd);
     int e = errno;
     exec_error(cmd[0], e);
+    coffer_store_unexport(s);
     coffer_store_close(s);
     return exec_status(e);
 }

@@ -103,7 +103,8 @@ typedef struct coffer_allocator {
     void *ctx;
 } coffer_allocator;
 
-/* malloc/free, wiping before free. Fast; no locking. */
+/* malloc/free. Fast; no locking. release does not wipe (arenas, documents
+ * and snapshots wipe their memory before they release it). */
 COFFER_API const coffer_allocator *coffer_allocator_plain(void);
 
 /* Guarded pages: each block is its own mapping between two no-access guard

@@ -57,9 +57,6 @@ COFFER_INTERNAL void coffer_arena_init(coffer_arena *a,
 COFFER_INTERNAL void coffer_arena_release(coffer_arena *a);
 /* size bytes aligned to 8; NULL when the allocator fails. */
 COFFER_INTERNAL void *coffer_arena_alloc(coffer_arena *a, size_t size);
-/* Takes a block of exactly size bytes as its own chunk (for large input
- * buffers); the pointer is released with the arena. NULL on failure. */
-COFFER_INTERNAL void *coffer_arena_alloc_big(coffer_arena *a, size_t size);
 /* Adopts a block obtained from a->allocator as a chunk of the arena. */
 COFFER_INTERNAL int coffer_arena_adopt(coffer_arena *a, void *block,
                                        size_t size);
@@ -91,8 +88,7 @@ enum {
     COFFER_NF_IMPLICIT = 1u << 1, /* table created implicitly by a path */
     COFFER_NF_DOTTED = 1u << 2,   /* table created/extended by dotted keys */
     COFFER_NF_INLINE = 1u << 3,   /* inline table or array literal: sealed */
-    COFFER_NF_AOT = 1u << 4,      /* array of tables from [[header]] */
-    COFFER_NF_NEGZERO = 1u << 5   /* reserved */
+    COFFER_NF_AOT = 1u << 4       /* array of tables from [[header]] */
 };
 
 struct coffer_value {
@@ -139,6 +135,22 @@ struct coffer_doc {
 };
 
 /* Hash of a key (used by table indexes). */
+/* A character of a TOML bare key: A-Za-z0-9_- (the parser has its own
+ * table for its hot loop). coffer_bare_key: a non-empty bare key. */
+static inline bool coffer_bare_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+static inline bool coffer_bare_key(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!coffer_bare_char((unsigned char)k[i]))
+            return false;
+    return n > 0;
+}
+
 /* The value of hex digit c, or -1 (TOML escapes, key paths). */
 static inline int coffer_hex_digit(int c)
 {

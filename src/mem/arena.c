@@ -72,6 +72,8 @@ static coffer_chunk *new_chunk(coffer_arena *a, size_t payload)
 
 static void blocks_back(coffer_arena *a, char *q, size_t size);
 
+static void *alloc_big(coffer_arena *a, size_t size);
+
 void *coffer_arena_alloc(coffer_arena *a, size_t size)
 {
     size = (size + 7) & ~(size_t)7;
@@ -96,7 +98,7 @@ void *coffer_arena_alloc(coffer_arena *a, size_t size)
      * smaller requests: its own chunk, keep the current */
     if (size > a->next_chunk / 4 ||
         (size >= 4 * CHUNK_KEEP && (size_t)(a->end - a->cur) >= CHUNK_KEEP))
-        return coffer_arena_alloc_big(a, size);
+        return alloc_big(a, size);
     coffer_chunk *c = new_chunk(a, a->next_chunk);
     if (!c)
         return NULL;
@@ -125,7 +127,9 @@ void *coffer_arena_alloc_fresh(coffer_arena *a, size_t size, size_t chunk)
     return p;
 }
 
-void *coffer_arena_alloc_big(coffer_arena *a, size_t size)
+/* Takes a block of exactly size bytes as its own chunk (for large input
+ * buffers); the pointer is released with the arena. NULL on failure. */
+static void *alloc_big(coffer_arena *a, size_t size)
 {
     size = (size + 7) & ~(size_t)7;
     /* The bump region (cur/end) stays in the regular chunk it is in; chunk

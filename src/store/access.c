@@ -223,11 +223,6 @@ static int walk_error(const coffer_snapshot *snap, const char *path,
                             "key '%s' not found " WHERE_TEXT, shown);
 }
 
-static bool bare_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
 
 /* Fast path for the common case: bare keys joined by dots. Returns false
  * (nothing set) for anything else or any miss; the full walk then runs and
@@ -239,7 +234,7 @@ static bool lookup_bare(const coffer_snapshot *snap, const char *path,
     const char *p = path;
     for (;;) {
         const char *k = p;
-        while (bare_char((unsigned char)*p))
+        while (coffer_bare_char((unsigned char)*p))
             p++;
         if (p == k || (*p && *p != '.'))
             return false;
@@ -618,24 +613,12 @@ int coffer_snapshot_shadow(const coffer_snapshot *snap, size_t i,
 
 /* ------------------------------------------------------- path keys */
 
-static bool bare_key(const char *k, size_t n)
-{
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 size_t coffer_path_append_key(char *buf, size_t n, size_t pos, const char *key,
                               size_t keylen)
 {
 #define PUT(ch) do { if (pos + 1 < n) buf[pos] = (ch); pos++; } while (0)
-    if (bare_key(key, keylen)) {
+    if (coffer_bare_key(key, keylen)) {
         for (size_t i = 0; i < keylen; i++)
             PUT(key[i]);
     } else {

@@ -45,6 +45,7 @@ static int digits_roundtrip(const char *dig, int nd, int e10, double want)
     memcpy(tmp, dig, (size_t)nd);
     snprintf(tmp + nd, sizeof tmp - (size_t)nd, "e%d", e10 - nd + 1);
     double got = strtod(tmp, NULL);
+    coffer_memzero(tmp, sizeof tmp); /* a number may be a secret */
     return memcmp(&got, &want, sizeof got) == 0;
 }
 
@@ -71,18 +72,20 @@ static int exact_digits(double x, int p, char *dig)
 {
     char tmp[48];
     int len = snprintf(tmp, sizeof tmp, "%.*e", p - 1, x);
-    if (len <= 0 || (size_t)len >= sizeof tmp)
-        return INT_MIN;
-    int nd = 0;
-    const char *s = tmp;
-    while (*s && *s != 'e') {
-        if (*s >= '0' && *s <= '9' && nd < p)
-            dig[nd++] = *s;
-        s++;
+    int e = INT_MIN;
+    if (len > 0 && (size_t)len < sizeof tmp) {
+        int nd = 0;
+        const char *s = tmp;
+        while (*s && *s != 'e') {
+            if (*s >= '0' && *s <= '9' && nd < p)
+                dig[nd++] = *s;
+            s++;
+        }
+        if (*s == 'e' && nd == p)
+            e = atoi(s + 1);
     }
-    if (*s != 'e' || nd != p)
-        return INT_MIN;
-    return atoi(s + 1);
+    coffer_memzero(tmp, sizeof tmp);
+    return e;
 }
 
 /* Shortest decimal digits of the finite, positive x: fills dig (no leading
@@ -99,9 +102,9 @@ static int exact_digits(double x, int p, char *dig)
  * in the rounding interval of the same double, so if any decimal of at
  * most 15 digits reads back to a normal x, it is the correctly rounded 15
  * digits with trailing zeros removed. */
-static int shortest_digits(double x, char dig[24], int *e10)
+static int shortest_from(double x, char dig[24], int *e10, char *d17,
+                         char *cand, char *up)
 {
-    char d17[24], cand[24], up[24];
     int e17 = exact_digits(x, 17, d17);
     if (e17 == INT_MIN) { /* not reached with a working snprintf */
         dig[0] = '0';
@@ -156,9 +159,17 @@ static int shortest_digits(double x, char dig[24], int *e10)
     return nd;
 }
 
+static int shortest_digits(double x, char dig[24], int *e10)
+{
+    char scratch[3][24]; /* d17, a candidate, a rounding up: wiped after */
+    int nd = shortest_from(x, dig, e10, scratch[0], scratch[1], scratch[2]);
+    coffer_memzero(scratch, sizeof scratch);
+    return nd;
+}
+
 int coffer_fmt_double(double d, char *buf, size_t n)
 {
-    char out[40];
+    char out[40], dig[24]; /* both wiped before returning */
     size_t o = 0;
     if (isnan(d)) {
         memcpy(out, "nan", 3);
@@ -174,7 +185,6 @@ int coffer_fmt_double(double d, char *buf, size_t n)
         memcpy(out + o, "0.0", 3);
         o += 3;
     } else {
-        char dig[24];
         int e;
         if (d < 0)
             out[o++] = '-';
@@ -220,6 +230,8 @@ int coffer_fmt_double(double d, char *buf, size_t n)
         memcpy(buf, out, k);
         buf[k] = '\0';
     }
+    coffer_memzero(out, sizeof out);
+    coffer_memzero(dig, sizeof dig);
     return (int)o;
 }
 
@@ -255,11 +267,13 @@ static void putc1(emitter *e, char c)
 
 static void puts0(emitter *e, const char *s) { put(e, s, strlen(s)); }
 
+/* The number helpers wipe their text: the value may be a secret. */
 static void put_int(emitter *e, int64_t v)
 {
     char tmp[24];
     int k = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     put(e, tmp, (size_t)k);
+    coffer_memzero(tmp, sizeof tmp);
 }
 
 static void put_double(emitter *e, double d)
@@ -267,6 +281,7 @@ static void put_double(emitter *e, double d)
     char tmp[40];
     int k = coffer_fmt_double(d, tmp, sizeof tmp);
     put(e, tmp, (size_t)k);
+    coffer_memzero(tmp, sizeof tmp);
 }
 
 static void put_num(emitter *e, unsigned v, int width)
@@ -274,6 +289,7 @@ static void put_num(emitter *e, unsigned v, int width)
     char tmp[12];
     int k = snprintf(tmp, sizeof tmp, "%0*u", width, v);
     put(e, tmp, (size_t)k);
+    coffer_memzero(tmp, sizeof tmp);
 }
 
 /* RFC 3339 / TOML text of a date-time value of kind t. */
@@ -302,6 +318,7 @@ static void put_datetime(emitter *e, coffer_type t, const coffer_datetime *dt)
             putc1(e, '.');
             unsigned p = dt->precision;
             put(e, frac, p < 9 ? p : 9);
+            coffer_memzero(frac, sizeof frac);
             for (; p > 9; p--)
                 putc1(e, '0');
         }
@@ -403,22 +420,10 @@ static void put_quoted(emitter *e, const char *str, size_t n, int json)
     putc1(e, '"');
 }
 
-static int is_bare_key(const char *k, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 static void put_key(emitter *e, const char *k, size_t n)
 {
-    if (is_bare_key(k, n))
+    if (coffer_bare_key(k, n))
         put(e, k, n);
     else
         put_quoted(e, k, n, 0);
@@ -709,9 +714,9 @@ long coffer_value_format(const coffer_value *v, coffer_format fmt, char *buf,
     default:
         return COFFER_EINVAL;
     }
-    if (e.err) {
+    if (e.err) { /* no partial output: it may hold values */
         if (n > 0)
-            buf[0] = '\0';
+            coffer_memzero(buf, (e.len < e.cap ? e.len : e.cap) + 1);
         return e.err;
     }
     if (n > 0)

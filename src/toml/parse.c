@@ -403,14 +403,18 @@ static inline char *flush_run(char *w, const char *run, const char *r)
     return w + n;
 }
 
-/* Basic string at P->p ('"', not '"""'). Decodes in place. */
-static int basic_string(parser *P, char **out, size_t *outlen)
+/* Single-line basic (escapes decoded in place) or literal string at P->p
+ * ('"' or '\'', not a multi-line opener). Inlined with a constant basic,
+ * so each kind gets its own loop. */
+static inline int line_string(parser *P, int basic, char **out,
+                              size_t *outlen)
 {
+    const unsigned char q = basic ? '"' : '\'';
     char *start = P->p + 1, *r = start, *w = start, *run = start;
     for (;;) {
-        r = scan(r, P->end, '"', 1);
+        r = scan(r, P->end, q, basic);
         unsigned char ch = (unsigned char)*r;
-        if (ch == '"')
+        if (ch == q)
             break;
         if (ch >= 0x80) {
             size_t n = utf8_seq((const unsigned char *)r);
@@ -419,7 +423,7 @@ static int basic_string(parser *P, char **out, size_t *outlen)
             r += n;
         } else if (ch == '\t') {
             r++;
-        } else if (ch == '\\') {
+        } else if (basic && ch == '\\') {
             w = flush_run(w, run, r);
             r++;
             int rc = escape(P, &r, &w);
@@ -441,34 +445,14 @@ static int basic_string(parser *P, char **out, size_t *outlen)
     return 0;
 }
 
-/* Literal string at P->p ('\'', not "'''"). */
+static int basic_string(parser *P, char **out, size_t *outlen)
+{
+    return line_string(P, 1, out, outlen);
+}
+
 static int literal_string(parser *P, char **out, size_t *outlen)
 {
-    char *start = P->p + 1, *r = start;
-    for (;;) {
-        r = scan(r, P->end, '\'', 0);
-        unsigned char ch = (unsigned char)*r;
-        if (ch == '\'')
-            break;
-        if (ch >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)r);
-            if (!n)
-                return FAIL(r, "invalid utf-8 in string");
-            r += n;
-        } else if (ch == '\t') {
-            r++;
-        } else if (ch == '\n' || (ch == 0 && r == P->end) ||
-                   (ch == '\r' && r[1] == '\n')) {
-            return FAIL(P->p, "unterminated string");
-        } else {
-            return FAIL(r, "control character in string");
-        }
-    }
-    *r = '\0';
-    *out = start;
-    *outlen = (size_t)(r - start);
-    P->p = r + 1;
-    return 0;
+    return line_string(P, 0, out, outlen);
 }
 
 /* Multi-line basic or literal string at P->p ('"""' or "'''"). */

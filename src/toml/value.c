@@ -377,11 +377,6 @@ coffer_value *coffer_container_push(coffer_arena *a, coffer_container *c,
 
 #define PATH_KEY_MAX 4096
 
-static int is_bare(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
 
 #define PATH_FAIL(...) \
     coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0, __VA_ARGS__)
@@ -404,9 +399,9 @@ static int walk(const char *path, coffer_path_step_fn fn, void *ctx,
         if (!(first && *p == '[')) {
             size_t n = 0;
             const char *key = buf;
-            if (is_bare((unsigned char)*p)) {
+            if (coffer_bare_char((unsigned char)*p)) {
                 const char *s = p;
-                while (is_bare((unsigned char)*p))
+                while (coffer_bare_char((unsigned char)*p))
                     p++;
                 key = s;
                 n = (size_t)(p - s);

@@ -106,6 +106,22 @@ SB_UNUSED static int sb_teardown(void **state)
     return 0;
 }
 
+/* coffer_store_check findings, as "severity|file|message" lines. */
+typedef struct findings {
+    char log[8192];
+    int n[3];
+} findings;
+
+SB_UNUSED static void on_finding(void *ctx, int severity, const char *file,
+                                 const char *msg)
+{
+    findings *f = ctx;
+    size_t n = strlen(f->log);
+    snprintf(f->log + n, sizeof f->log - n, "%d|%s|%s\n", severity,
+             file ? file : "", msg);
+    f->n[severity]++;
+}
+
 SB_UNUSED static int open_opts(coffer_store **s, unsigned flags, const char *const *paths,
                      size_t n, coffer_error *err)
 {

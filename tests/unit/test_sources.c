@@ -5,20 +5,6 @@
 
 #include "store_testutil.h"
 
-typedef struct findings {
-    char log[8192];
-    int n[3];
-} findings;
-
-static void on_finding(void *ctx, int severity, const char *file, const char *msg)
-{
-    findings *f = ctx;
-    size_t n = strlen(f->log);
-    snprintf(f->log + n, sizeof f->log - n, "%d|%s|%s\n", severity,
-             file ? file : "", msg);
-    f->n[severity]++;
-}
-
 
 /* ------------------------------------------------------------- tests */
 

@@ -22,6 +22,9 @@ enum cli_exit {
     CLI_EXIT_NOSECRETS = 3,
     CLI_EXIT_NOKEY = 4,     /* key not found or wrong type */
     CLI_EXIT_INVALID = 5,   /* unreadable, invalid, refused, layout, config */
+    CLI_EXIT_CRYPTO = 6,    /* an encrypted value cannot be decrypted */
+    CLI_EXIT_REMOTE = 7,    /* a remote source cannot be reached */
+    CLI_EXIT_CONFLICT = 8,  /* push lost a compare-and-swap */
     CLI_EXIT_NOEXEC = 126,
     CLI_EXIT_NOTFOUND = 127
 };

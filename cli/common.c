@@ -74,6 +74,9 @@ int cli_exit_code(int code)
     case COFFER_ELAYOUT:
     case COFFER_ELOCK:
     case COFFER_ECONFIG: return CLI_EXIT_INVALID;
+    case COFFER_ECRYPTO: return CLI_EXIT_CRYPTO;
+    case COFFER_EREMOTE: return CLI_EXIT_REMOTE;
+    case COFFER_ECONFLICT: return CLI_EXIT_CONFLICT;
     default: return CLI_EXIT_PROBLEMS; /* ENOMEM, ESYS, unknown */
     }
 }

@@ -66,7 +66,11 @@ enum coffer_status {
     COFFER_ELAYOUT = -10,  /* a secrets directory has an invalid layout */
     COFFER_ELOCK = -11,    /* memory could not be locked (strict mode) */
     COFFER_ECONFIG = -12,  /* invalid configuration ([secrets] files ...) */
-    COFFER_ESYS = -13      /* other system error (errno in sys_errno) */
+    COFFER_ESYS = -13,     /* other system error (errno in sys_errno) */
+    COFFER_ECRYPTO = -14,  /* an encrypted value cannot be decrypted: no or
+                              wrong identity, tampered or incomplete data */
+    COFFER_EREMOTE = -15,  /* a remote source (etcd) cannot be reached */
+    COFFER_ECONFLICT = -16 /* a compare-and-swap write lost to another writer */
 };
 
 #define COFFER_ERROR_MESSAGE_MAX 256

@@ -23,6 +23,9 @@ const char *coffer_strerror(int code)
     case COFFER_ELOCK: return "cannot lock memory";
     case COFFER_ECONFIG: return "invalid configuration";
     case COFFER_ESYS: return "system error";
+    case COFFER_ECRYPTO: return "cannot decrypt";
+    case COFFER_EREMOTE: return "remote source unreachable";
+    case COFFER_ECONFLICT: return "concurrent write";
     default: return "unknown error";
     }
 }

@@ -113,11 +113,13 @@ void cli_out_release(struct cli_out *o);
 /* write(2) until done, retrying on EINTR. Returns 0 or -1 (errno). */
 int cli_write_all(int fd, const void *p, size_t n);
 
-/* Runs argv (argv[0] looked up in PATH) with stdin, stdout and stderr on
+/* Runs "git -C dir ARGS..." hardened against the repository it looks at
+ * (no fsmonitor, hooks, pager, system config or GIT_* redirection from
+ * the environment, no COFFER_SECRETS) with stdin, stdout and stderr on
  * /dev/null, or stdout into out (up to outsz-1 bytes, NUL-terminated) when
- * out is not NULL. Returns the exit status, 127 if it could not be run,
- * or -1 if it was killed by a signal. */
-int cli_spawn(char *const argv[], char *out, size_t outsz);
+ * out is not NULL. args ends with NULL. Returns the exit status, 127 if
+ * git could not be run, or -1 if it was killed by a signal. */
+int cli_git(const char *dir, char *const args[], char *out, size_t outsz);
 
 /* ISO-8601 UTC time "2026-11-27T21:00:00Z" into buf (>= 32 bytes). */
 void cli_now_iso(char *buf, size_t n);

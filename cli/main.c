@@ -74,26 +74,6 @@ static int cmd_help(int argc, char **argv)
     return v->fn(2, av);
 }
 
-/* An absolute form of a -f path ("flat:" prefix kept), resolved against
- * the working directory after every -C. */
-static char *absolute(const char *p, const char *cwd)
-{
-    const char *prefix = "";
-    if (strncmp(p, "flat:", 5) == 0) {
-        prefix = "flat:";
-        p += 5;
-    }
-    size_t n = strlen(prefix) + strlen(cwd) + strlen(p) + 3;
-    char *r = malloc(n);
-    if (!r)
-        return NULL;
-    if (p[0] == '/')
-        snprintf(r, n, "%s%s", prefix, p);
-    else
-        snprintf(r, n, "%s%s/%s", prefix, strcmp(cwd, "/") == 0 ? "" : cwd, p);
-    return r;
-}
-
 static void free_globals(void)
 {
     for (size_t i = 0; i < cli_g.npaths; i++)
@@ -114,9 +94,12 @@ int main(int argc, char **argv)
         cli_error("out of memory");
         return CLI_EXIT_PROBLEMS;
     }
-    const char *strict_env = getenv("COFFER_STRICT");
-    if (strict_env && strcmp(strict_env, "1") == 0)
-        cli_g.strict = true;
+    coffer_error serr;
+    memset(&serr, 0, sizeof serr);
+    if (coffer_env_strict(&cli_g.strict, &serr) != 0) {
+        free(files);
+        return cli_fail(&serr); /* COFFER_EINVAL: exit 2 */
+    }
 
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -193,9 +176,11 @@ int main(int argc, char **argv)
     cli_g.cwd = strdup(cwd);
     if (nfiles) {
         cli_g.paths = calloc(nfiles, sizeof *cli_g.paths);
-        size_t made = 0; /* paths made absolute, up to the first failure */
+        /* The library resolves relative paths against cli_g.cwd (the
+         * directory after every -C) and applies the path rule. */
+        size_t made = 0; /* copies, up to the first failure */
         while (cli_g.paths && made < nfiles &&
-               (cli_g.paths[made] = absolute(files[made], cwd)) != NULL)
+               (cli_g.paths[made] = strdup(files[made])) != NULL)
             made++;
         cli_g.npaths = made;
     }

@@ -303,9 +303,15 @@ int cmd_paths(int argc, char **argv)
     coffer_snapshot *snap = NULL;
     coffer_error err;
     memset(&err, 0, sizeof err);
-    if (coffer_store_acquire(s, &snap, &err) == 0)
+    if (coffer_store_acquire(s, &snap, &err) == 0) {
         coffer_snapshot_release(snap);
-    else if (err.code != COFFER_ENOSECRETS) {
+    } else if (err.code == COFFER_ECONFIG) {
+        /* No source list to show: the same error and exit status (5) as
+         * every other verb. */
+        rc = cli_fail(&err);
+        coffer_store_close(s);
+        return rc;
+    } else if (err.code != COFFER_ENOSECRETS) {
         char buf[COFFER_ERROR_PATH_MAX + COFFER_ERROR_MESSAGE_MAX + 64];
         cli_warning("%s", coffer_error_format(&err, buf, sizeof buf));
     }

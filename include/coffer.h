@@ -89,7 +89,8 @@ typedef struct coffer_error {
 COFFER_API const char *coffer_strerror(int code);
 
 /* Formats "FILE:LINE:COL: MESSAGE" (parts that are unset are left out)
- * into buf of size n; returns buf. */
+ * into buf of size n; returns buf. A message without a line that quotes
+ * its file ('FILE') is printed alone, so no path shows twice. */
 COFFER_API const char *coffer_error_format(const coffer_error *err,
                                            char *buf, size_t n);
 
@@ -333,7 +334,7 @@ typedef void (*coffer_diag_fn)(void *ctx, const char *file,
 
 enum coffer_store_flags {
     /* Refuse secrets files readable by group or others (as for ssh keys).
-     * Also set by COFFER_STRICT=1 in the environment. */
+     * Also set by COFFER_STRICT=1 (or true, yes, on) in the environment. */
     COFFER_STORE_STRICT_PERMS = 1u << 0,
     /* Fail with COFFER_ELOCK if secret memory cannot be locked. */
     COFFER_STORE_REQUIRE_LOCK = 1u << 1,
@@ -344,8 +345,12 @@ enum coffer_store_flags {
 };
 
 typedef struct coffer_store_options {
-    /* Explicit source paths (kind AUTO), lowest precedence first. NULL or
-     * count 0: COFFER_SECRETS_FILES (':'-separated) if set, else
+    /* Explicit source paths, lowest precedence first. Every entry, here,
+     * in the variables and in [secrets] files, follows one rule: a .toml
+     * file (it may be missing), an existing directory, or "flat:DIR";
+     * anything else fails the first load with COFFER_ECONFIG. NULL or
+     * count 0: COFFER_SECRETS_FILES (':'-separated; its alias
+     * STREAMLIT_SECRETS_FILES when it is unset) if set, else
      * [secrets] files from the config files, else the default files
      * $HOME/.streamlit/secrets.toml and $CWD/.streamlit/secrets.toml. */
     const char *const *paths;
@@ -359,7 +364,13 @@ typedef struct coffer_store_options {
     coffer_parse_options parse;     /* limits; allocator is ignored */
 } coffer_store_options;
 
-/* Opens a store (no I/O). opt may be NULL for all defaults. */
+/* Reads COFFER_STRICT: 1, true, yes, on (any case) set *strict; unset,
+ * empty, 0, false, no, off clear it. Any other value fails closed with
+ * COFFER_EINVAL (message quotes the value) and *strict false. */
+COFFER_API int coffer_env_strict(bool *strict, coffer_error *err);
+
+/* Opens a store (no I/O). opt may be NULL for all defaults. Fails with
+ * COFFER_EINVAL for an invalid COFFER_STRICT (coffer_env_strict). */
 COFFER_API COFFER_WUR int coffer_store_open(const coffer_store_options *opt,
                                             coffer_store **out,
                                             coffer_error *err);
@@ -375,7 +386,8 @@ COFFER_API int coffer_store_add_text(coffer_store *s, const char *name,
 COFFER_API void coffer_store_close(coffer_store *s);
 
 /* The process-wide default store, opened from the default sources on
- * first use (thread-safe). Never NULL unless out of memory. */
+ * first use (thread-safe). NULL if out of memory or if COFFER_STRICT has
+ * an invalid value (fail closed: no secrets rather than lax checks). */
 COFFER_API coffer_store *coffer_default_store(void);
 
 /* Loads if not yet loaded and returns the current snapshot with one
@@ -466,10 +478,11 @@ COFFER_API int coffer_snapshot_shadow(const coffer_snapshot *snap, size_t i,
 /* Validates every source of the store independently, without stopping at
  * the first problem, and reports each finding (never a value) through
  * finding(ctx, severity, file, message), severity 0 info, 1 warning,
- * 2 error: TOML errors ("line L, column C: msg"), unreadable or
+ * 2 error: TOML errors (message "FILE:LINE:COL: msg", as
+ * coffer_error_format prints a load error), unreadable or
  * non-regular files, permissions (group/other-writable or foreign owner:
- * error; group/other-readable: warning, error in strict mode), directory
- * layout errors, invalid [secrets] files configuration, root keys that
+ * error; group/other-readable: warning, error in strict mode), unsafe
+ * directories (coffer_path_dirs_check: error), directory layout errors, invalid [secrets] files configuration, root keys that
  * cannot be exported (warning) or are not portable shell names (warning),
  * root keys shadowed between sources (info), missing sources (info).
  * Returns the number of error findings (>= 0), or COFFER_ENOSECRETS when
@@ -494,6 +507,24 @@ COFFER_API int coffer_store_check(coffer_store *s, coffer_check_fn finding,
 COFFER_API int coffer_file_write_atomic(const char *path, const void *data,
                                         size_t len, mode_t mode,
                                         coffer_error *err);
+
+/* Creates path with len bytes and mode, never replacing anything: the
+ * data goes to a private temporary file that is then link()ed to path
+ * (O_EXCL creation where the file system has no hard links). Returns 0,
+ * 1 if path already exists (nothing changed, even if it was created at
+ * the same moment), or COFFER_ESYS. */
+COFFER_API int coffer_file_create(const char *path, const void *data,
+                                  size_t len, mode_t mode, coffer_error *err);
+
+/* Checks the directories above path as OpenSSH StrictModes does: path's
+ * directory and each one above it, both as written and with symbolic
+ * links resolved, up to (not including) the first of stops (e.g. the
+ * project directory and HOME) or "/" inclusive. A directory writable by
+ * group or others is unsafe unless it is sticky and owned by you or root.
+ * Returns 0, or COFFER_EPERM (err names the first unsafe directory). */
+COFFER_API int coffer_path_dirs_check(const char *path,
+                                      const char *const *stops, size_t nstops,
+                                      coffer_error *err);
 
 /* ------------------------------------------------------------------------
  * Sections: a table of scalars as NULL-terminated parallel arrays, ready

@@ -21,14 +21,15 @@ static void report(void *ctx, int severity, const char *file, const char *msg)
         c->fn(c->ctx, severity, file, msg);
 }
 
+/* A load error, formatted as a load reports it (coffer_error_format:
+ * FILE:LINE:COL: message), against the file it names. */
 static void report_error(counting *c, const coffer_source *src,
                          const coffer_error *err)
 {
-    char msg[COFFER_ERROR_MESSAGE_MAX + 48];
+    char msg[COFFER_ERROR_PATH_MAX + COFFER_ERROR_MESSAGE_MAX + 64];
     const char *file = err->file[0] ? err->file : src->name;
     if (err->line)
-        snprintf(msg, sizeof msg, "line %u, column %u: %s", err->line,
-                 err->column, err->message);
+        coffer_error_format(err, msg, sizeof msg);
     else
         snprintf(msg, sizeof msg, "%s", err->message);
     report(c, 2, file, msg);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void coffer_store_diag(const coffer_store *s, const char *file,
@@ -19,6 +20,29 @@ void coffer_store_diag(const coffer_store *s, const char *file,
         fprintf(stderr, "coffer: warning: %s: %s\n", file, message);
     else
         fprintf(stderr, "coffer: warning: %s\n", message);
+}
+
+int coffer_env_strict(bool *strict, coffer_error *err)
+{
+    static const char *const on[] = { "1", "true", "yes", "on" };
+    static const char *const off[] = { "", "0", "false", "no", "off" };
+    *strict = false;
+    const char *v = getenv("COFFER_STRICT");
+    if (!v)
+        return 0;
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++)
+        if (strcasecmp(v, on[i]) == 0) {
+            *strict = true;
+            return 0;
+        }
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++)
+        if (strcasecmp(v, off[i]) == 0)
+            return 0;
+    /* Fail closed: a value meant to turn strict mode on must not leave it
+     * off silently. The value is configuration, not a secret. */
+    return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                            "invalid COFFER_STRICT value '%.40s' (use 1, true, "
+                            "yes, on, or 0, false, no, off)", v);
 }
 
 static char *dup_or_null(const char *s)
@@ -49,8 +73,13 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
     atomic_init(&s->resolved, false);
     atomic_init(&s->loaded_once, false);
     s->flags = opt->flags;
-    const char *strict = getenv("COFFER_STRICT");
-    if (strict && strcmp(strict, "1") == 0)
+    bool strict;
+    int src = coffer_env_strict(&strict, err);
+    if (src) {
+        coffer_store_close(s);
+        return src;
+    }
+    if (strict)
         s->flags |= COFFER_STORE_STRICT_PERMS;
     s->diag = opt->diag;
     s->diag_ctx = opt->diag_ctx;
@@ -119,7 +148,14 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
             s->opt_path_count = i + 1;
         }
     } else {
+        /* STREAMLIT_SECRETS_FILES (the convention's own variable) is an
+         * alias; COFFER_SECRETS_FILES wins when both are set. */
         const char *ef = getenv("COFFER_SECRETS_FILES");
+        s->env_files_name = "COFFER_SECRETS_FILES";
+        if (!ef || !*ef) {
+            ef = getenv("STREAMLIT_SECRETS_FILES");
+            s->env_files_name = "STREAMLIT_SECRETS_FILES";
+        }
         s->env_files = dup_or_null(ef && *ef ? ef : NULL);
         bad |= ef && *ef && !s->env_files;
     }

@@ -96,6 +96,7 @@ struct coffer_store {
     char *cwd;
     char *home;                 /* $HOME or NULL */
     char *env_files;            /* $COFFER_SECRETS_FILES or NULL */
+    const char *env_files_name; /* the variable env_files came from */
     char *env_credentials;      /* $CREDENTIALS_DIRECTORY or NULL */
     char *env_text;             /* $COFFER_SECRETS (secure) or NULL */
     size_t env_text_len, env_text_cap;
@@ -209,6 +210,16 @@ typedef struct coffer_loadctx {
 COFFER_INTERNAL int coffer_file_read(coffer_loadctx *lc, const char *path,
                                      char **buf, size_t *len, size_t *bufsize,
                                      coffer_error *err);
+
+/* The directory rule (coffer_path_dirs_check) at load and in check mode:
+ * for a directory source itself, and the finding/warning/refusal for an
+ * unsafe directory bad (why: what is wrong) above path. */
+COFFER_INTERNAL int coffer_source_dirs_check(coffer_loadctx *lc,
+                                             const char *dir,
+                                             coffer_error *err);
+COFFER_INTERNAL int coffer_dir_finding(coffer_loadctx *lc, const char *path,
+                                       const char *bad, const char *why,
+                                       coffer_error *err);
 
 /* True if s[0..n) is valid UTF-8. */
 COFFER_INTERNAL bool coffer_utf8_valid(const char *s, size_t n);

@@ -40,6 +40,8 @@ extern struct cli_global cli_g;
 
 /* Verbs. */
 int cmd_get(int argc, char **argv);
+int cmd_has(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_where(int argc, char **argv);
 int cmd_paths(int argc, char **argv);

@@ -8,7 +8,7 @@ c --version; t "--version prints the version" eval 'rc_is 0 && out_is "coffer 0.
 c --help; t "--help: usage on stdout, exit 0" eval 'rc_is 0 && out_has "usage: coffer" && err_empty'
 c help; t "help: usage on stdout, exit 0" eval 'rc_is 0 && out_has "usage: coffer"'
 c; t "no verb: usage on stderr, exit 2" eval 'rc_is 2 && err_has "usage: coffer" && [ ! -s "$T/out" ]'
-c frobnicate; t "unknown verb: exit 2" eval 'rc_is 2 && err_has "coffer: error: unknown verb '"'"'frobnicate'"'"'" && err_has "usage:"'
+c frobnicate; t "unknown verb: exit 2, a one-line hint, not the usage" eval 'rc_is 2 && err_has "coffer: error: unknown verb '"'"'frobnicate'"'"'" && err_has "coffer help" && err_lacks "usage:"'
 c --bogus list; t "unknown global option: exit 2" eval 'rc_is 2 && err_has "unknown option"'
 c -C; t "-C without a directory: exit 2" eval 'rc_is 2'
 c -C "$T/nonexistent" list; t "-C to a missing directory: exit 2" eval 'rc_is 2 && err_has "cannot change to"'

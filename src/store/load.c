@@ -327,12 +327,11 @@ static int dir_entry(coffer_loadctx *lc, const char *path, const char *name,
         return rc == 1 ? 0 : rc;
     if (!S_ISDIR(st.st_mode))
         return coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
-                                "'%s' is a file at the top level of secrets "
-                                "directory '%s'; expected one sub-directory "
-                                "per key (KEY/NAME, or KEY/KEY for a single "
-                                "value), or give it as flat:%s (one file per "
-                                "key)",
-                                path, t->dir, t->dir);
+                                "'%s' is a file at the top level of a "
+                                "secrets directory (one sub-directory per "
+                                "key: KEY/NAME, KEY/KEY); for one file per "
+                                "key use flat:%s",
+                                path, t->dir);
     return load_keydir(lc, path, name, t->layer, err);
 }
 

@@ -132,7 +132,6 @@ fi
 printf 'a = \n' > "$T/t1.toml"; chmod 600 "$T/t1.toml"
 c -f "$T/t1.toml" check
 t "check_toml_format: FILE:LINE:COL: message, as a load prints it" eval 'rc_is 1 && grep -qE "^error $T/t1.toml:1:[0-9]+: " "$T/out"'
-c -f "$T/t1.toml" get a
 t "check_toml_format: the load error has the same text" eval 'msg=$(sed -n "s/^error //p" "$T/out"); c -f "$T/t1.toml" get a; [ -n "$msg" ] && [ "$(cat "$T/err")" = "coffer: error: $msg" ]'
 
 # ---- Kubernetes and Docker layouts -------------------------------------------

@@ -166,22 +166,33 @@ int cmd_get(int argc, char **argv)
     return rc;
 }
 
-int cmd_has(int argc, char **argv)
+/* The single KEY operand of has and where (no options but --help).
+ * Returns 0 with *key set, -1 after --help (exit 0), or an exit status. */
+static int key_operand(int argc, char **argv, const char *usage,
+                       const char **key)
 {
-    const char *key = NULL;
+    *key = NULL;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i]))
-            return cli_usage(usage_has, false);
-        int bad = cli_take_key(argc, argv, &i, &key, usage_has);
+        if (cli_is_help(argv[i])) {
+            cli_usage(usage, false);
+            return -1;
+        }
+        int bad = cli_take_key(argc, argv, &i, key, usage);
         if (bad)
             return bad;
     }
-    int bad = cli_need_key(key, usage_has);
-    if (bad)
-        return bad;
+    return cli_need_key(*key, usage);
+}
+
+int cmd_has(int argc, char **argv)
+{
+    const char *key;
+    int rc = key_operand(argc, argv, usage_has, &key);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     coffer_store *s;
     coffer_snapshot *snap;
-    int rc = load_or_none(&s, &snap, true);
+    rc = load_or_none(&s, &snap, true);
     if (rc == 1)
         return CLI_EXIT_NOKEY;
     if (rc)
@@ -421,12 +432,62 @@ static int take_flags(int argc, char **argv, const struct flagopt *opts,
     return 0;
 }
 
-static int finish(struct lister *L, struct cli_out *o, coffer_store *s,
-                  coffer_snapshot *snap)
+enum show { SHOW_PLACE, SHOW_TYPE, SHOW_VALUE };
+
+/* Loads, collects and prints every leaf (list: FILE:LINE; dump: the
+ * type, and the value with SHOW_VALUE), as lines or a JSON array. */
+static int show_leaves(enum show what, bool json)
 {
-    int rc = cli_out_flush(o, 1);
-    cli_out_release(o);
-    lister_release(L);
+    coffer_store *s;
+    coffer_snapshot *snap;
+    struct lister L;
+    int rc = collect(&L, &s, &snap);
+    if (rc)
+        return rc;
+    struct cli_out o;
+    memset(&o, 0, sizeof o);
+    for (size_t i = 0; i < L.count; i++) {
+        const struct leaf *f = &L.leaves[i];
+        const char *type = coffer_type_name(coffer_value_type(f->v));
+        if (json) {
+            cli_out_str(&o, i ? ",\n  {\"key\": " : "[\n  {\"key\": ");
+            cli_out_json(&o, f->path, f->len);
+            if (what == SHOW_PLACE) {
+                cli_out_str(&o, ", \"file\": ");
+                cli_out_json(&o, f->file, strlen(f->file));
+                cli_out_printf(&o, ", \"line\": %u", f->line);
+            } else {
+                cli_out_str(&o, ", \"type\": ");
+                cli_out_json(&o, type, strlen(type));
+            }
+            if (what == SHOW_VALUE) {
+                cli_out_str(&o, ", \"value\": ");
+                cli_out_value(&o, f->v, COFFER_FORMAT_JSON);
+            }
+            cli_out_str(&o, "}");
+            continue;
+        }
+        cli_out_add(&o, f->path, f->len);
+        if (what == SHOW_PLACE) {
+            cli_out_printf(&o, "\t%s:%u\n", f->file, f->line);
+        } else if (what == SHOW_TYPE) {
+            cli_out_printf(&o, "\t%s\n", type);
+        } else {
+            /* A table leaf is an empty one: inline, not a document. */
+            cli_out_str(&o, " = ");
+            if (coffer_value_type(f->v) == COFFER_TYPE_TABLE)
+                cli_out_str(&o, "{}");
+            else
+                cli_out_value(&o, f->v, COFFER_FORMAT_TOML);
+            if (o.b.len && o.b.data[o.b.len - 1] != '\n')
+                cli_out_add(&o, "\n", 1);
+        }
+    }
+    if (json)
+        cli_out_str(&o, L.count ? "\n]\n" : "[]\n");
+    rc = cli_out_flush(&o, 1);
+    cli_out_release(&o);
+    lister_release(&L);
     coffer_snapshot_release(snap);
     coffer_store_close(s);
     return rc;
@@ -439,30 +500,7 @@ int cmd_list(int argc, char **argv)
     int rc = take_flags(argc, argv, opts, usage_list);
     if (rc)
         return rc < 0 ? 0 : rc;
-    coffer_store *s;
-    coffer_snapshot *snap;
-    struct lister L;
-    rc = collect(&L, &s, &snap);
-    if (rc)
-        return rc;
-    struct cli_out o;
-    memset(&o, 0, sizeof o);
-    for (size_t i = 0; i < L.count; i++) {
-        const struct leaf *f = &L.leaves[i];
-        if (json) {
-            cli_out_str(&o, i ? ",\n  {\"key\": " : "[\n  {\"key\": ");
-            cli_out_json(&o, f->path, f->len);
-            cli_out_str(&o, ", \"file\": ");
-            cli_out_json(&o, f->file, strlen(f->file));
-            cli_out_printf(&o, ", \"line\": %u}", f->line);
-        } else {
-            cli_out_add(&o, f->path, f->len);
-            cli_out_printf(&o, "\t%s:%u\n", f->file, f->line);
-        }
-    }
-    if (json)
-        cli_out_str(&o, L.count ? "\n]\n" : "[]\n");
-    return finish(&L, &o, s, snap);
+    return show_leaves(SHOW_PLACE, json);
 }
 
 int cmd_dump(int argc, char **argv)
@@ -480,63 +518,18 @@ int cmd_dump(int argc, char **argv)
                   "output or add --force");
         return CLI_EXIT_USAGE;
     }
-    coffer_store *s;
-    coffer_snapshot *snap;
-    struct lister L;
-    rc = collect(&L, &s, &snap);
-    if (rc)
-        return rc;
-    struct cli_out o;
-    memset(&o, 0, sizeof o);
-    for (size_t i = 0; i < L.count; i++) {
-        const struct leaf *f = &L.leaves[i];
-        const char *type = coffer_type_name(coffer_value_type(f->v));
-        if (json) {
-            cli_out_str(&o, i ? ",\n  {\"key\": " : "[\n  {\"key\": ");
-            cli_out_json(&o, f->path, f->len);
-            cli_out_str(&o, ", \"type\": ");
-            cli_out_json(&o, type, strlen(type));
-            if (values) {
-                cli_out_str(&o, ", \"value\": ");
-                cli_out_value(&o, f->v, COFFER_FORMAT_JSON);
-            }
-            cli_out_str(&o, "}");
-        } else if (values) {
-            cli_out_add(&o, f->path, f->len);
-            cli_out_str(&o, " = ");
-            /* A table leaf is an empty one: inline, not a document. */
-            if (coffer_value_type(f->v) == COFFER_TYPE_TABLE)
-                cli_out_str(&o, "{}");
-            else
-                cli_out_value(&o, f->v, COFFER_FORMAT_TOML);
-            if (o.b.len && o.b.data[o.b.len - 1] != '\n')
-                cli_out_add(&o, "\n", 1);
-        } else {
-            cli_out_add(&o, f->path, f->len);
-            cli_out_printf(&o, "\t%s\n", type);
-        }
-    }
-    if (json)
-        cli_out_str(&o, L.count ? "\n]\n" : "[]\n");
-    return finish(&L, &o, s, snap);
+    return show_leaves(values ? SHOW_VALUE : SHOW_TYPE, json);
 }
 
 int cmd_where(int argc, char **argv)
 {
-    const char *key = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i]))
-            return cli_usage(usage_where, false);
-        int bad = cli_take_key(argc, argv, &i, &key, usage_where);
-        if (bad)
-            return bad;
-    }
-    int bad = cli_need_key(key, usage_where);
-    if (bad)
-        return bad;
+    const char *key;
+    int rc = key_operand(argc, argv, usage_where, &key);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     coffer_store *s;
     coffer_snapshot *snap;
-    int rc = cli_load(&s, &snap);
+    rc = cli_load(&s, &snap);
     if (rc)
         return rc;
     coffer_error err;

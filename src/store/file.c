@@ -455,6 +455,23 @@ static int sys_fail(coffer_error *err, const char *what, const char *path)
     return COFFER_ESYS;
 }
 
+/* write(2) until done, retrying on EINTR. Returns 0 or -1 (errno). */
+static int write_full(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 /* Writes data into a fresh private temporary file next to path and
  * fchmods it to mode; tmp receives its name. Returns 0 or COFFER_ESYS. */
 static int write_temp(const char *path, const void *data, size_t len,
@@ -479,18 +496,8 @@ static int write_temp(const char *path, const void *data, size_t len,
     int fd = mkostemp(tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
     if (fd < 0)
         return sys_fail(err, "create a temporary file next to", path);
-    const char *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t r = write(fd, p + done, len - done);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        done += (size_t)r;
-    }
-    if (fchmod(fd, mode & 07777) != 0 || fsync(fd) != 0)
+    if (write_full(fd, data, len) != 0 || fchmod(fd, mode & 07777) != 0 ||
+        fsync(fd) != 0)
         goto fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -563,18 +570,8 @@ int coffer_file_create(const char *path, const void *data, size_t len,
             return 1;
         return sys_fail(err, "create", path);
     }
-    const char *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (done < len || fchmod(fd, mode & 07777) != 0 || fsync(fd) != 0) {
+    if (write_full(fd, data, len) != 0 || fchmod(fd, mode & 07777) != 0 ||
+        fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlink(path);

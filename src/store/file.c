@@ -162,14 +162,22 @@ static bool up(char *d)
  * into lets them replace the file (unless sticky and owned by the user or
  * root). Returns true and fills bad/why for the first unsafe one. */
 static bool walk_unsafe(char *d, const char *const *stops, size_t nstops,
-                        char *bad, size_t badn, char *why, size_t whyn)
+                        char *bad, size_t badn, char *why, size_t whyn,
+                        bool *links)
 {
     do {
         if (is_stop(d, stops, nstops))
             return false;
         struct stat st;
-        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
-            continue; /* vanished or odd: the read reports what matters */
+        if (lstat(d, &st) != 0)
+            continue; /* vanished: the read reports what matters */
+        if (S_ISLNK(st.st_mode)) {
+            *links = true; /* the real walk must look too */
+            if (stat(d, &st) != 0)
+                continue;
+        }
+        if (!S_ISDIR(st.st_mode))
+            continue;
         if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
             continue;
         if (!(st.st_mode & S_ISVTX))
@@ -186,11 +194,12 @@ static bool walk_unsafe(char *d, const char *const *stops, size_t nstops,
 }
 
 /* The directories above path (path itself too when self): the path as
- * written and the real one (symbolic links resolved), each up to the
- * first stop (compared as written and as resolved). */
+ * written, up to the first of stops, and the real one (symbolic links
+ * resolved), up to the first of rstops (the stops resolved; NULL: resolved
+ * here). */
 static bool dirs_unsafe(const char *path, bool self, const char *const *stops,
-                        size_t nstops, char *bad, size_t badn, char *why,
-                        size_t whyn)
+                        const char *const *rstops, size_t nstops, char *bad,
+                        size_t badn, char *why, size_t whyn)
 {
     char d[COFFER_ERROR_PATH_MAX];
     if (path[0] != '/' || strlen(path) >= sizeof d)
@@ -198,8 +207,16 @@ static bool dirs_unsafe(const char *path, bool self, const char *const *stops,
     snprintf(d, sizeof d, "%s", path);
     if (!self)
         up(d);
-    if (walk_unsafe(d, stops, nstops, bad, badn, why, whyn))
+    bool links = false;
+    if (walk_unsafe(d, stops, nstops, bad, badn, why, whyn, &links))
         return true;
+    struct stat st;
+    if (!self && (lstat(path, &st) != 0 || S_ISLNK(st.st_mode)))
+        links = true;
+    /* No link below the stops: the real directories are the same ones
+     * (a link above a stop resolves the stop alike). */
+    if (!links)
+        return false;
     char *real = realpath(path, NULL);
     if (!real)
         return false;
@@ -209,11 +226,14 @@ static bool dirs_unsafe(const char *path, bool self, const char *const *stops,
         up(d);
     const char *rs[4] = { NULL, NULL, NULL, NULL };
     size_t nr = 0;
-    for (size_t i = 0; i < nstops && nr < 4; i++)
-        if (stops[i])
+    for (size_t i = 0; i < nstops && nr < 4; i++) {
+        if (rstops)
+            rs[nr++] = rstops[i];
+        else if (stops[i])
             rs[nr++] = realpath(stops[i], NULL);
-    bool r = walk_unsafe(d, rs, nr, bad, badn, why, whyn);
-    for (size_t i = 0; i < nr; i++)
+    }
+    bool r = walk_unsafe(d, rs, nr, bad, badn, why, whyn, &links);
+    for (size_t i = 0; !rstops && i < nr; i++)
         free((char *)rs[i]);
     return r;
 }
@@ -225,7 +245,7 @@ int coffer_path_dirs_check(const char *path, const char *const *stops,
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "invalid argument to coffer_path_dirs_check");
     char bad[COFFER_ERROR_PATH_MAX], why[128];
-    if (!dirs_unsafe(path, false, stops, nstops, bad, sizeof bad, why,
+    if (!dirs_unsafe(path, false, stops, NULL, nstops, bad, sizeof bad, why,
                      sizeof why))
         return 0;
     return coffer_error_set(err, COFFER_EPERM, bad, 0, 0,
@@ -241,30 +261,40 @@ int coffer_path_dirs_check(const char *path, const char *const *stops,
 static int check_dirs(coffer_loadctx *lc, const char *path, coffer_error *err)
 {
     const coffer_source *src = lc->src;
-    if (!src || !src->path || !src->path[0])
+    if (!src || !src->path || !src->path[0] || !lc->store)
         return 0; /* configuration files, texts */
     char bad[COFFER_ERROR_PATH_MAX], why[128];
     bool unsafe;
-    const char *stops[2] = { lc->store ? lc->store->cwd : NULL,
-                             lc->store ? lc->store->home : NULL };
+    const char *stops[2] = { lc->store->cwd, lc->store->home };
+    const char *rstops[2] = { lc->store->real_cwd, lc->store->real_home };
     if (strcmp(path, src->path) == 0) {
-        unsafe = dirs_unsafe(path, false, stops, 2, bad, sizeof bad, why,
-                             sizeof why);
+        unsafe = dirs_unsafe(path, false, stops, rstops, 2, bad, sizeof bad,
+                             why, sizeof why);
     } else {
-        /* A file inside a directory source: what a symbolic link leads to
-         * (the kubelet's ..DATE directories) up to the source itself. */
-        char *rsrc = realpath(src->path, NULL);
-        char *real = realpath(path, NULL);
-        const char *rstop[1] = { rsrc };
+        /* A file inside a directory source: its directories up to the
+         * source itself and, through symbolic links, where they lead
+         * (the kubelet's ..DATE directories). */
         char d[COFFER_ERROR_PATH_MAX];
-        unsafe = false;
-        if (rsrc && real && strlen(real) < sizeof d) {
-            snprintf(d, sizeof d, "%s", real);
-            up(d);
-            unsafe = walk_unsafe(d, rstop, 1, bad, sizeof bad, why, sizeof why);
+        const char *stop[1] = { src->path };
+        bool links = false;
+        struct stat st;
+        snprintf(d, sizeof d, "%s", path);
+        up(d);
+        unsafe = walk_unsafe(d, stop, 1, bad, sizeof bad, why, sizeof why,
+                             &links);
+        if (!unsafe && (links || lstat(path, &st) != 0 || S_ISLNK(st.st_mode))) {
+            char *rsrc = realpath(src->path, NULL);
+            char *real = realpath(path, NULL);
+            const char *rstop[1] = { rsrc };
+            if (rsrc && real && strlen(real) < sizeof d) {
+                snprintf(d, sizeof d, "%s", real);
+                up(d);
+                unsafe = walk_unsafe(d, rstop, 1, bad, sizeof bad, why,
+                                     sizeof why, &links);
+            }
+            free(rsrc);
+            free(real);
         }
-        free(rsrc);
-        free(real);
     }
     if (!unsafe)
         return 0;
@@ -298,9 +328,10 @@ int coffer_source_dirs_check(coffer_loadctx *lc, const char *dir,
                              coffer_error *err)
 {
     char bad[COFFER_ERROR_PATH_MAX], why[128];
-    const char *stops[2] = { lc->store ? lc->store->cwd : NULL,
-                             lc->store ? lc->store->home : NULL };
-    if (!dirs_unsafe(dir, true, stops, 2, bad, sizeof bad, why, sizeof why))
+    const char *stops[2] = { lc->store->cwd, lc->store->home };
+    const char *rstops[2] = { lc->store->real_cwd, lc->store->real_home };
+    if (!dirs_unsafe(dir, true, stops, rstops, 2, bad, sizeof bad, why,
+                     sizeof why))
         return 0;
     return coffer_dir_finding(lc, dir, bad, why, err);
 }

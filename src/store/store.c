@@ -117,6 +117,9 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
             s->home[--n] = '\0';
     }
     int bad = !s->cwd || (home && *home && !s->home);
+    /* The directory rule's stops, resolved once (file.c). */
+    s->real_cwd = s->cwd ? realpath(s->cwd, NULL) : NULL;
+    s->real_home = s->home ? realpath(s->home, NULL) : NULL;
     if (!(s->flags & COFFER_STORE_NO_ENV_SOURCES)) {
         const char *cd = getenv("CREDENTIALS_DIRECTORY");
         s->env_credentials = dup_or_null(cd && *cd ? cd : NULL);
@@ -194,6 +197,8 @@ void coffer_store_close(coffer_store *s)
     }
     free(s->cwd);
     free(s->home);
+    free(s->real_cwd);
+    free(s->real_home);
     free(s->env_files);
     free(s->env_credentials);
     pthread_mutex_destroy(&s->res_lock);

@@ -95,6 +95,7 @@ struct coffer_store {
     /* configuration, fixed at open */
     char *cwd;
     char *home;                 /* $HOME or NULL */
+    char *real_cwd, *real_home; /* realpath() of both (NULL if none) */
     char *env_files;            /* $COFFER_SECRETS_FILES or NULL */
     const char *env_files_name; /* the variable env_files came from */
     char *env_credentials;      /* $CREDENTIALS_DIRECTORY or NULL */

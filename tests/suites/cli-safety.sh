@@ -166,6 +166,13 @@ chmod 755 "$K/secrets"
 c -f "$K/secrets" check
 t "d12_dir_source_0755: a safe one is not" eval 'rc_is 0'
 
+# A file of a flat directory that links into a 0777 directory.
+mkdir -p "$T/d12l"; printf 'tok' > "$W/tok"; chmod 600 "$W/tok"; ln -s "$W/tok" "$T/d12l/tok"
+c -f "flat:$T/d12l" check
+t "d12_flat_link_into_0777: a key file linking into it is an error" eval 'rc_is 1 && out_has "directory '"'"'$W'"'"'"'
+c -f "flat:$T/d12l" get tok
+t "d12_flat_link_into_0777: a warning at load" eval 'rc_is 0 && out_is tok && err_has "$W"'
+
 # ---- D15: COFFER_STRICT values ---------------------------------------------
 put "$PROJ" <<'EOF'
 a = "x"

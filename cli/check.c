@@ -266,8 +266,7 @@ static const char ignore_line[] = ".streamlit/secrets.toml";
 
 /* Reads the regular file path (O_NOFOLLOW | O_NONBLOCK: never a FIFO
  * that blocks, never a link swapped in meanwhile). Returns 0 (*out
- * malloc'd, may be NULL when empty), 1 if it does not exist, or an exit
- * status after a message. */
+ * malloc'd), 1 if it does not exist, or -1 after a message. */
 static int read_plain(const char *path, char **out, size_t *outlen,
                       mode_t *mode)
 {
@@ -279,14 +278,14 @@ static int read_plain(const char *path, char **out, size_t *outlen,
         if (errno == ENOENT)
             return 1;
         cli_error("cannot open '%s': %s", path, strerror(errno));
-        return CLI_EXIT_PROBLEMS;
+        return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         cli_error("'%s' is not a regular file; add the line '%s' to it "
                   "yourself", path, ignore_line);
-        return CLI_EXIT_PROBLEMS;
+        return -1;
     }
     *mode = st.st_mode & 07777;
     char *buf = malloc((size_t)st.st_size + 1);
@@ -302,7 +301,7 @@ static int read_plain(const char *path, char **out, size_t *outlen,
     close(fd);
     if (!buf) {
         cli_error("out of memory");
-        return CLI_EXIT_PROBLEMS;
+        return -1;
     }
     *out = buf;
     *outlen = got;
@@ -380,8 +379,8 @@ static int add_to_gitignore(const char *cwd)
     size_t oldlen = 0;
     mode_t mode = 0644; /* .gitignore is not secret */
     rc = read_plain(path, &old, &oldlen, &mode);
-    if (rc > 1)
-        return rc;
+    if (rc < 0)
+        return CLI_EXIT_PROBLEMS;
     bool fresh = rc == 1;
     /* Already listed (check-ignore may disagree when a later rule
      * re-includes it): leave the file alone, never add a second copy. */

@@ -342,7 +342,11 @@ enum coffer_store_flags {
     COFFER_STORE_REQUIRE_LOCK = 1u << 1,
     /* Use the plain allocator instead of locked memory (tests, benches). */
     COFFER_STORE_PLAIN_MEMORY = 1u << 2,
-    /* Do not add $CREDENTIALS_DIRECTORY and $COFFER_SECRETS as sources. */
+    /* Do not add $CREDENTIALS_DIRECTORY and $COFFER_SECRETS as sources.
+     * Without it, the store copies $COFFER_SECRETS into secure memory,
+     * overwrites the variable's bytes in the environment (when they are
+     * in writable memory) and unsets it: only the first store opened in a
+     * process sees it (set it again for another). */
     COFFER_STORE_NO_ENV_SOURCES = 1u << 3
 };
 

@@ -170,7 +170,8 @@ const char *coffer_key_display(char *buf, size_t n, const char *key,
 #define PUT(ch) do { if (pos < room) buf[pos++] = (char)(ch); } while (0)
     if (!plain)
         PUT('"');
-    for (size_t i = 0; key && i < keylen && pos < room; i++) {
+    size_t i = 0;
+    for (; key && i < keylen && pos < room; i++) {
         size_t hl = 1;
         unsigned cp = plain ? 0 : hazard_at(k, keylen, i, &hl);
         if (!plain && (k[i] < 0x20 || k[i] == 0x7f || cp)) {
@@ -189,7 +190,7 @@ const char *coffer_key_display(char *buf, size_t n, const char *key,
         }
     }
     bool cut = false;
-    if (pos >= room && key) {
+    if (key && i < keylen) {
         cut = true;
         /* Do not end inside a UTF-8 sequence or an escape. */
         while (pos > 0 && ((unsigned char)buf[pos - 1] & 0xc0) == 0x80)

@@ -29,7 +29,8 @@ static const char usage_main[] =
     "global options:\n"
     "  -C DIR             run as if started in DIR\n"
     "  -f, --file PATH    read PATH instead of the default files (repeatable;\n"
-    "                     a .toml file, a directory, or flat:DIR)\n"
+    "                     a .toml file, a directory, flat:DIR or\n"
+    "                     dotenv:FILE for a .env file)\n"
     "  --strict           refuse secrets files readable by group or others\n"
     "  --version          print the version\n"
     "\n"
@@ -74,7 +75,7 @@ static int cmd_help(int argc, char **argv)
     return v->fn(2, av);
 }
 
-/* An absolute form of a -f path ("flat:" prefix kept), resolved against
+/* An absolute form of a -f path ("flat:"/"dotenv:" prefix kept), resolved against
  * the working directory after every -C. */
 static char *absolute(const char *p, const char *cwd)
 {
@@ -82,6 +83,9 @@ static char *absolute(const char *p, const char *cwd)
     if (strncmp(p, "flat:", 5) == 0) {
         prefix = "flat:";
         p += 5;
+    } else if (strncmp(p, "dotenv:", 7) == 0) {
+        prefix = "dotenv:";
+        p += 7;
     }
     size_t n = strlen(prefix) + strlen(cwd) + strlen(p) + 3;
     char *r = malloc(n);

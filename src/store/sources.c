@@ -265,7 +265,11 @@ static int resolve_locked(coffer_store *s, coffer_error *err)
     } else if (s->env_files && *s->env_files) {
         const char *p = s->env_files;
         while (!rc) {
+            /* A "flat:" or "dotenv:" prefix belongs to its entry. */
             const char *c = strchr(p, ':');
+            if (c && ((c - p == 4 && memcmp(p, "flat", 4) == 0) ||
+                      (c - p == 6 && memcmp(p, "dotenv", 6) == 0)))
+                c = strchr(c + 1, ':');
             size_t n = c ? (size_t)(c - p) : strlen(p);
             rc = add_path(s, p, n, false, err);
             if (!c)

@@ -302,6 +302,22 @@ static bool dotenv_bare_ok(const char *s, size_t n)
     return true;
 }
 
+static const char *sh_escape(char c)
+{
+    return c == '\'' ? "'\\''" : NULL;
+}
+
+static const char *dotenv_escape(char c)
+{
+    switch (c) {
+    case '\\': return "\\\\";
+    case '"': return "\\\"";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    default: return NULL;
+    }
+}
+
 int coffer_env_quote(coffer_secbuf *out, coffer_env_syntax syn,
                      const char *text, size_t len, const char **why)
 {
@@ -316,62 +332,45 @@ int coffer_env_quote(coffer_secbuf *out, coffer_env_syntax syn,
         *why = "";
     if (!out || (!text && len))
         return COFFER_EINVAL;
-    if (memchr(text, '\0', len)) {
+    if (!text)
+        text = "";
+    if (len && memchr(text, '\0', len)) {
         if (why)
             *why = reasons[0];
         return 0;
     }
-    int rc = 0;
-    size_t start = 0;
-    if (syn == COFFER_ENV_SYNTAX_SH) {
-        rc = coffer_secbuf_append(out, "'", 1);
-        for (size_t i = 0; i < len && !rc; i++) {
-            if (text[i] != '\'')
-                continue;
-            rc = coffer_secbuf_append(out, text + start, i - start);
-            if (!rc)
-                rc = coffer_secbuf_append(out, "'\\''", 4);
-            start = i + 1;
-        }
-        if (!rc)
-            rc = coffer_secbuf_append(out, text + start, len - start);
-        if (!rc)
-            rc = coffer_secbuf_append(out, "'", 1);
-        return rc ? rc : 1;
-    }
-    if (dotenv_interpolates(text, len)) {
+    if (syn == COFFER_ENV_SYNTAX_DOTENV && dotenv_interpolates(text, len)) {
         if (why)
             *why = reasons[1];
         return 0;
     }
-    if (len && text[len - 1] == '\\') {
+    if (syn == COFFER_ENV_SYNTAX_DOTENV && len && text[len - 1] == '\\') {
         if (!dotenv_bare_ok(text, len)) {
             if (why)
                 *why = reasons[2];
             return 0;
         }
-        rc = coffer_secbuf_append(out, text, len);
+        int rc = coffer_secbuf_append(out, text, len);
         return rc ? rc : 1;
     }
-    /* Double quotes: \\, \", CR and LF escaped; the rest is literal. */
-    rc = coffer_secbuf_append(out, "\"", 1);
+    /* sh: single quotes, ' as '\''. dotenv: double quotes with \\, \",
+     * CR and LF escaped. Everything else is literal. */
+    const char *q = syn == COFFER_ENV_SYNTAX_SH ? "'" : "\"";
+    int rc = coffer_secbuf_append(out, q, 1);
+    size_t start = 0;
     for (size_t i = 0; i < len && !rc; i++) {
-        const char *esc = NULL;
-        switch (text[i]) {
-        case '\\': esc = "\\\\"; break;
-        case '"': esc = "\\\""; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        default: continue;
-        }
+        const char *esc = syn == COFFER_ENV_SYNTAX_SH ? sh_escape(text[i])
+                                                      : dotenv_escape(text[i]);
+        if (!esc)
+            continue;
         rc = coffer_secbuf_append(out, text + start, i - start);
         if (!rc)
-            rc = coffer_secbuf_append(out, esc, 2);
+            rc = coffer_secbuf_append(out, esc, strlen(esc));
         start = i + 1;
     }
     if (!rc)
         rc = coffer_secbuf_append(out, text + start, len - start);
     if (!rc)
-        rc = coffer_secbuf_append(out, "\"", 1);
+        rc = coffer_secbuf_append(out, q, 1);
     return rc ? rc : 1;
 }

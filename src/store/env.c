@@ -131,12 +131,9 @@ const char *coffer_env_status_text(coffer_env_status st)
 
 /* -------------------------------------------------------- key display */
 
-/* Bytes of the UTF-8 sequence at s[i] that a terminal may act on: C1
- * controls (U+0080-U+009F) and bidirectional controls (U+202A-U+202E,
- * U+2066-U+2069). Returns the code point, or 0. */
-static unsigned hazard_at(const unsigned char *s, size_t n, size_t i,
-                          size_t *len)
+unsigned coffer_key_hazard(const char *key, size_t n, size_t i, size_t *len)
 {
+    const unsigned char *s = (const unsigned char *)key;
     if (i + 1 < n && s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
         *len = 2;
         return s[i + 1];
@@ -157,55 +154,40 @@ const char *coffer_key_display(char *buf, size_t n, const char *key,
 {
     if (!buf || n == 0)
         return buf;
-    const unsigned char *k = (const unsigned char *)key;
-    bool plain = key != NULL;
+    buf[0] = '\0';
+    if (!key || n < 8)
+        return buf;
+    bool plain = true;
     for (size_t i = 0; plain && i < keylen; i++) {
+        unsigned char c = (unsigned char)key[i];
         size_t hl;
-        if (k[i] < 0x20 || k[i] == 0x7f || k[i] == '\'' || k[i] == '"' ||
-            k[i] == '\\' || hazard_at(k, keylen, i, &hl))
+        if (c < 0x20 || c == 0x7f || c == '\'' || c == '"' || c == '\\' ||
+            coffer_key_hazard(key, keylen, i, &hl))
             plain = false;
     }
-    size_t pos = 0;
-    size_t room = n > 4 ? n - 4 : 0; /* for "...\0" */
-#define PUT(ch) do { if (pos < room) buf[pos++] = (char)(ch); } while (0)
-    if (!plain)
-        PUT('"');
-    size_t i = 0;
-    for (; key && i < keylen && pos < room; i++) {
-        size_t hl = 1;
-        unsigned cp = plain ? 0 : hazard_at(k, keylen, i, &hl);
-        if (!plain && (k[i] < 0x20 || k[i] == 0x7f || cp)) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04x", cp ? cp : k[i]);
-            if (pos + 6 > room)
+    size_t room = n - 4; /* for "..." */
+    size_t len;
+    if (plain) {
+        len = keylen < room ? keylen : room;
+        memcpy(buf, key, len);
+        buf[len] = '\0';
+    } else {
+        len = coffer_path_append_key(buf, room + 1, 0, key, keylen);
+    }
+    bool cut = plain ? len < keylen : len >= room;
+    if (cut) {
+        /* Do not end inside a UTF-8 sequence or a \u escape. */
+        while (len > 0 && ((unsigned char)buf[len - 1] & 0xc0) == 0x80)
+            len--;
+        if (len > 0 && (unsigned char)buf[len - 1] >= 0xc0)
+            len--;
+        for (size_t j = len; j > 0 && len - j < 6; j--)
+            if (buf[j - 1] == '\\') {
+                len = j - 1;
                 break;
-            for (int j = 0; esc[j]; j++)
-                PUT(esc[j]);
-            i += hl - 1;
-        } else if (!plain && (k[i] == '"' || k[i] == '\\')) {
-            PUT('\\');
-            PUT(k[i]);
-        } else {
-            PUT(k[i]);
-        }
+            }
+        memcpy(buf + len, "...", 4);
     }
-    bool cut = false;
-    if (key && i < keylen) {
-        cut = true;
-        /* Do not end inside a UTF-8 sequence or an escape. */
-        while (pos > 0 && ((unsigned char)buf[pos - 1] & 0xc0) == 0x80)
-            pos--;
-        if (pos > 0 && (unsigned char)buf[pos - 1] >= 0xc0)
-            pos--;
-    }
-#undef PUT
-    if (!plain && !cut && pos + 1 < n)
-        buf[pos++] = '"';
-    if (cut && n >= 4) {
-        memcpy(buf + pos, "...", 3);
-        pos += 3;
-    }
-    buf[pos < n ? pos : n - 1] = '\0';
     return buf;
 }
 

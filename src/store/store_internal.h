@@ -231,7 +231,15 @@ COFFER_INTERNAL int coffer_diff_compute(const coffer_value *old_root,
                                         const coffer_value *new_root,
                                         coffer_diff *d);
 
-/* Appends a key path element (quoted when not bare) to buf. */
+/* A UTF-8 sequence at key[i] that a terminal may act on: a C1 control
+ * (U+0080-U+009F) or a bidirectional control (U+202A-U+202E,
+ * U+2066-U+2069). Returns the code point (its length in *len), or 0. */
+COFFER_INTERNAL unsigned coffer_key_hazard(const char *key, size_t n, size_t i,
+                                           size_t *len);
+
+/* Appends a key path element to buf: bare when it can be, else a TOML
+ * quoted key with \uXXXX for terminal controls (C0, DEL, C1, bidi). The
+ * one escaping of keys for messages (coffer_key_display builds on it). */
 COFFER_INTERNAL size_t coffer_path_append_key(char *buf, size_t n, size_t pos,
                                               const char *key, size_t keylen);
 

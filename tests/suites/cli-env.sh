@@ -129,7 +129,7 @@ for kv in "PATH=$T/evilbin" "LD_PRELOAD=$T/evil.so" "BASH_ENV=$T/evil.sh" "IFS=x
 done
 d4_check_child() { # $1: label
     t "d4_dangerous_names_$1: run ignores PATH from the secrets and exports none of them" eval \
-        'rc_is 0 && out_lacks EVIL_ENV_RAN && out_lacks "LD_PRELOAD=" && out_lacks "BASH_ENV=" && out_lacks "IFS=x" && out_lacks "PS4=" && out_has "app_ok=fine" && out_has "PATH=$PATH" && err_has "skipping key '"'"'LD_PRELOAD'"'"'" && err_lacks "cannot be preloaded"'
+        'rc_is 0 && out_lacks EVIL_ENV_RAN && out_lacks "LD_PRELOAD=$T" && out_lacks "BASH_ENV=" && out_lacks "IFS=x" && out_lacks "PS4=" && out_has "app_ok=fine" && out_has "PATH=$PATH" && err_has "skipping key '"'"'LD_PRELOAD'"'"'" && err_lacks "cannot be preloaded"'
 }
 c -f "$T/d4.toml" run -- env; d4_check_child file
 c -f "flat:$T/d4flat" run -- env; d4_check_child flat_dir
@@ -142,12 +142,12 @@ c -f "$T/d4.toml" --strict check
 t "d4_check_strict_errors" eval 'rc_is 1 && out_has "error $T/d4.toml: key '"'"'IFS'"'"' names a loader"'
 c -f "$T/d4.toml" run --allow-env PATH --allow-env IFS -- env
 t "d4_allow_env: allowed names are exported, CMD still from the caller's PATH" eval \
-    'rc_is 0 && out_lacks EVIL_ENV_RAN && out_has "PATH=$T/evilbin" && out_has "IFS=x" && out_lacks "LD_PRELOAD="'
+    'rc_is 0 && out_lacks EVIL_ENV_RAN && out_has "PATH=$T/evilbin" && out_has "IFS=x" && out_lacks "LD_PRELOAD=$T"'
 COFFER_ALLOW_ENV="PS4,BASH_ENV" c -f "$T/d4.toml" env
 t "d4_COFFER_ALLOW_ENV allows from the caller's environment" eval 'rc_is 0 && out_has "export PS4=" && out_has "export BASH_ENV=" && out_lacks "LD_PRELOAD"'
 printf 'COFFER_ALLOW_ENV = "LD_PRELOAD"\nLD_PRELOAD = "/evil.so"\n' | put "$T/d4b.toml"
 c -f "$T/d4b.toml" run --allow-env COFFER_ALLOW_ENV -- env
-t "d4_a_source_cannot_allow: COFFER_ALLOW_ENV is never exported" eval 'rc_is 0 && out_lacks "LD_PRELOAD=" && out_lacks "COFFER_ALLOW_ENV="'
+t "d4_a_source_cannot_allow: COFFER_ALLOW_ENV is never exported" eval 'rc_is 0 && out_lacks "LD_PRELOAD=/evil" && out_lacks "COFFER_ALLOW_ENV="'
 rm -f "$T/PWNED_ps4"
 env -i HOME="$HOME" PATH="$PATH" bash -c 'eval "$("$1" -f "$2" env 2>/dev/null)"; set -x; true' _ "$COFFER_BIN" "$T/d4.toml" 2>/dev/null
 t "d4_eval_then_set_x_runs_nothing" [ ! -e "$T/PWNED_ps4" ]

@@ -706,7 +706,8 @@ typedef void (*coffer_reload_error_fn)(void *ctx, const coffer_error *err);
 enum coffer_watch_flags {
     COFFER_WATCH_POLL = 1u << 0,   /* polling even where inotify works */
     COFFER_WATCH_THREAD = 1u << 1, /* run a helper thread */
-    COFFER_WATCH_EXPORT = 1u << 2  /* re-export env vars after each reload */
+    COFFER_WATCH_EXPORT = 1u << 2  /* re-export env vars after each reload,
+                                      with the options of the last export */
 };
 
 typedef struct coffer_watch_options {

@@ -478,13 +478,113 @@ static void plan_release(export_plan *P)
     free(P->unsets);
 }
 
-static coffer_export_ent *find_ent(coffer_export_ent *ents, size_t n,
+/* The previous export's entries by name (open addressing; slot = index
+ * + 1), so that an export of n keys costs O(n), not O(n^2). */
+typedef struct ent_index {
+    size_t *slots;
+    size_t mask;
+} ent_index;
+
+static int index_build(ent_index *x, coffer_export_ent *ents, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    x->slots = calloc(cap, sizeof *x->slots);
+    x->mask = cap - 1;
+    if (!x->slots)
+        return COFFER_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = coffer_hash(ents[i].name, ents[i].name_len) & x->mask;
+        while (x->slots[j])
+            j = (j + 1) & x->mask;
+        x->slots[j] = i + 1;
+    }
+    return 0;
+}
+
+static coffer_export_ent *find_ent(const ent_index *x, coffer_export_ent *ents,
                                    const char *name, size_t len)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ents[i].name_len == len && memcmp(ents[i].name, name, len) == 0)
-            return &ents[i];
+    size_t j = coffer_hash(name, len) & x->mask;
+    for (; x->slots[j]; j = (j + 1) & x->mask) {
+        coffer_export_ent *e = &ents[x->slots[j] - 1];
+        if (e->name_len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    }
     return NULL;
+}
+
+static void opt_strings_free(char *prefix, char **allow)
+{
+    for (size_t i = 0; allow && allow[i]; i++)
+        free(allow[i]);
+    free(allow);
+    free(prefix);
+}
+
+/* A deep copy of src into dst, with its strings in *prefix and *allow. */
+static int opt_copy(const coffer_env_options *src, coffer_env_options *dst,
+                    char **prefix, char ***allow)
+{
+    size_t n = 0;
+    while (src->allow && src->allow[n])
+        n++;
+    *prefix = src->prefix ? strdup(src->prefix) : NULL;
+    *allow = n ? calloc(n + 1, sizeof **allow) : NULL;
+    bool bad = (src->prefix && !*prefix) || (n && !*allow);
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = !((*allow)[i] = strdup(src->allow[i]));
+    if (bad) {
+        opt_strings_free(*prefix, *allow);
+        *prefix = NULL;
+        *allow = NULL;
+        return COFFER_ENOMEM;
+    }
+    dst->flags = src->flags;
+    dst->prefix = *prefix;
+    dst->allow = (const char *const *)*allow;
+    return 0;
+}
+
+static void saved_opt_free(coffer_store *s)
+{
+    opt_strings_free(s->env_prefix, s->env_allow);
+    s->env_allow = NULL;
+    s->env_prefix = NULL;
+    memset(&s->env_opt, 0, sizeof s->env_opt);
+}
+
+/* Keeps a copy of opt for coffer_store_reexport (env_lock held). */
+static int save_opt(coffer_store *s, const coffer_env_options *opt)
+{
+    coffer_env_options o;
+    char *prefix;
+    char **allow;
+    if (opt_copy(opt, &o, &prefix, &allow) != 0)
+        return COFFER_ENOMEM;
+    saved_opt_free(s);
+    s->env_opt = o;
+    s->env_prefix = prefix;
+    s->env_allow = allow;
+    return 0;
+}
+
+int coffer_store_reexport(coffer_store *s, coffer_error *err)
+{
+    /* A copy: another thread may export (and replace the saved options)
+     * while this export runs. */
+    coffer_env_options o;
+    char *prefix;
+    char **allow;
+    pthread_mutex_lock(&s->env_lock);
+    int rc = opt_copy(&s->env_opt, &o, &prefix, &allow);
+    pthread_mutex_unlock(&s->env_lock);
+    if (rc)
+        return coffer_error_set(err, rc, NULL, 0, 0, "out of memory");
+    rc = coffer_store_export_with(s, &o, err);
+    opt_strings_free(prefix, allow);
+    return rc;
 }
 
 int coffer_store_export_with(coffer_store *s, const coffer_env_options *opt,
@@ -507,15 +607,22 @@ int coffer_store_export_with(coffer_store *s, const coffer_env_options *opt,
                                 ? "out of memory" : "cannot export the secrets");
     }
     pthread_mutex_lock(&s->env_lock);
+    if (save_opt(s, opt) != 0) {
+        pthread_mutex_unlock(&s->env_lock);
+        plan_release(&P);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
     bool keep = (opt->flags & COFFER_EXPORT_KEEP_EXISTING) != 0;
     size_t nold = s->nenv;
     coffer_export_ent *old = s->env_ents;
     coffer_export_ent *ents = malloc((P.nset + nold + 1) * sizeof *ents);
     bool *done = calloc(nold + 1, sizeof *done);
     env_record *rec = calloc(1, sizeof *rec);
-    if (!ents || !done || !rec ||
+    ent_index ix = { NULL, 0 };
+    if (!ents || !done || !rec || index_build(&ix, old, nold) != 0 ||
         (P.need && coffer_secbuf_reserve(&rec->buf, P.need))) {
         pthread_mutex_unlock(&s->env_lock);
+        free(ix.slots);
         free(ents);
         free(done);
         if (rec)
@@ -530,7 +637,7 @@ int coffer_store_export_with(coffer_store *s, const coffer_env_options *opt,
         size_t nl = strlen(nm);
         const char *val = nm + nl + 1;
         size_t vl = strlen(val);
-        coffer_export_ent *prev = find_ent(old, nold, nm, nl);
+        coffer_export_ent *prev = find_ent(&ix, old, nm, nl);
         const char *cur = getenv(nm);
         bool ours = prev && live(prev);
         if (keep && cur && !ours)
@@ -560,7 +667,7 @@ int coffer_store_export_with(coffer_store *s, const coffer_env_options *opt,
         }
     }
     for (size_t i = 0; i < P.nunset && rc == 0; i++) {
-        coffer_export_ent *prev = find_ent(old, nold, P.unsets[i],
+        coffer_export_ent *prev = find_ent(&ix, old, P.unsets[i],
                                            strlen(P.unsets[i]));
         unsetenv(P.unsets[i]);
         if (prev && !done[prev - old]) {
@@ -582,6 +689,7 @@ int coffer_store_export_with(coffer_store *s, const coffer_env_options *opt,
         }
         wipe_ent(&old[i]);
     }
+    free(ix.slots);
     free(old);
     free(done);
     s->env_ents = ents;
@@ -639,4 +747,5 @@ void coffer_env_forget(coffer_store *s)
     free(s->env_ents);
     s->env_ents = NULL;
     s->nenv = 0;
+    saved_opt_free(s);
 }

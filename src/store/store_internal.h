@@ -134,6 +134,9 @@ struct coffer_store {
 
     /* environment export */
     pthread_mutex_t env_lock;
+    coffer_env_options env_opt;     /* of the last export (owned copies) */
+    char *env_prefix;
+    char **env_allow;
     coffer_export_ent *env_ents;
     size_t nenv;
 
@@ -242,6 +245,10 @@ COFFER_INTERNAL unsigned coffer_key_hazard(const char *key, size_t n, size_t i,
  * one escaping of keys for messages (coffer_key_display builds on it). */
 COFFER_INTERNAL size_t coffer_path_append_key(char *buf, size_t n, size_t pos,
                                               const char *key, size_t keylen);
+
+/* Exports again with the options of the last export (defaults if none):
+ * COFFER_WATCH_EXPORT. */
+COFFER_INTERNAL int coffer_store_reexport(coffer_store *s, coffer_error *err);
 
 /* Drops the remembered exports (store close): variables still set keep
  * pointing into their records, which stay mapped. */

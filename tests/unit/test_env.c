@@ -632,6 +632,38 @@ static void d14_coffer_secrets_wiped_from_env_block(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* COFFER_WATCH_EXPORT re-exports with the options of the last export. */
+static void watch_export_keeps_naming_options(void **state)
+{
+    (void)state;
+    write_at(project_file(), "wx_token = \"one\"\n", 0600);
+    coffer_store *s = open_default();
+    coffer_error err;
+    coffer_env_options o = { COFFER_EXPORT_UPPER, "WX_", NULL };
+    assert_int_equal(coffer_store_export_with(s, &o, &err), 0);
+    assert_string_equal(getenv("WX_WX_TOKEN"), "one");
+    coffer_watch_options wo;
+    memset(&wo, 0, sizeof wo);
+    wo.flags = COFFER_WATCH_EXPORT | COFFER_WATCH_POLL;
+    wo.poll_ms = 20;
+    wo.debounce_ms = 1;
+    assert_int_equal(coffer_store_watch(s, &wo, &err), 0);
+    write_at(sbp("proj/.streamlit/new.tmp"), "wx_token = \"two-2\"\n", 0600);
+    assert_int_equal(rename(sbp("proj/.streamlit/new.tmp"), project_file()), 0);
+    for (int i = 0; i < 500; i++) {
+        (void)coffer_store_watch_process(s, &err);
+        const char *v = getenv("WX_WX_TOKEN");
+        if (v && strcmp(v, "two-2") == 0)
+            break;
+        usleep(10000);
+    }
+    assert_string_equal(getenv("WX_WX_TOKEN"), "two-2");
+    assert_null(getenv("wx_token"));
+    coffer_store_unwatch(s);
+    assert_int_equal(coffer_store_unexport(s), 1);
+    coffer_store_close(s);
+}
+
 int main(void)
 {
     if (getenv("D14_CHILD"))
@@ -648,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(d7_nul_value_unsets_stale_parent, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(d4_dangerous_names_not_exported, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(env_naming_prefix_upper_booleans, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(watch_export_keeps_naming_options, sb_setup, sb_teardown),
         cmocka_unit_test(d3_quote_forms),
         cmocka_unit_test_setup_teardown(d3_dotenv_reader, sb_setup, sb_teardown),
         cmocka_unit_test(d10_key_display_escapes),

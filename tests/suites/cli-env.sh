@@ -179,7 +179,23 @@ for args in "list" "get a" "get c.y" "where nope" "paths" "env" "env --format do
     c -f "$T/esc.toml" $args
     raw_ctl "$T/err" || { d10ok=false; echo "# raw control bytes in stderr of: $args"; }
 done
-t "d10_no_raw_control_bytes_in_any_diagnostic" $d10ok
+mkdir -p "$T/escproj/.streamlit"; cp "$T/esc.toml" "$T/escproj/.streamlit/secrets.toml"
+c -C "$T/escproj" init
+raw_ctl "$T/err" || { d10ok=false; echo "# raw control bytes in stderr of: init"; }
+if slow_ok; then
+    timeout 3 "$COFFER_BIN" -f "$T/esc.toml" watch >"$T/w.out" 2>"$T/w.err" &
+    wpid=$!; BGPIDS="$BGPIDS $wpid"
+    sleep 0.5
+    printf '"a\\nok /fake: all good\\u001b[2K" = "changed"\n"d\\u001b[31m" = 2\n' | put "$T/esc.toml"
+    wait_for "$T/w.out" "d" 20
+    printf 'x = = 1\n' | put "$T/esc.toml"
+    sleep 0.5
+    kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+    cp "$T/escproj/.streamlit/secrets.toml" "$T/esc.toml"
+    raw_ctl "$T/w.err" && raw_ctl "$T/w.out" || { d10ok=false; echo "# raw control bytes in the output of: watch"; }
+    grep -q "u001b" "$T/w.out" || { d10ok=false; echo "# watch did not report the escaped keys"; sed "s/^/#  w: /" "$T/w.out" "$T/w.err"; }
+fi
+t "d10_no_raw_control_bytes_in_any_diagnostic (list get where paths env run check init watch)" $d10ok
 c -f "$T/esc.toml" env
 t "d10_env_warning_escapes_the_key" eval 'err_has "\\u000a" && err_has "\\u001b"'
 

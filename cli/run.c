@@ -88,6 +88,7 @@ static int resolve_cmd(const char *cmd, char *buf, size_t n)
                    : snprintf(buf, n, "%s", cmd); /* empty: current dir */
         if (w > 0 && (size_t)w < n) {
             struct stat st;
+            errno = 0;
             if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
                 if (access(buf, X_OK) == 0)
                     return 0;

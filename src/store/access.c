@@ -644,14 +644,18 @@ size_t coffer_path_append_key(char *buf, size_t n, size_t pos, const char *key,
         PUT('"');
         for (size_t i = 0; i < keylen; i++) {
             unsigned char c = (unsigned char)key[i];
+            size_t hl = 1;
+            unsigned cp = coffer_key_hazard(key, keylen, i, &hl);
             if (c == '"' || c == '\\') {
                 PUT('\\');
                 PUT((char)c);
-            } else if (c < 0x20 || c == 0x7f) {
+            } else if (c < 0x20 || c == 0x7f || cp) {
+                /* Terminal controls (C0, DEL, C1, bidi): as \uXXXX. */
                 char esc[8];
-                snprintf(esc, sizeof esc, "\\u%04x", c);
+                snprintf(esc, sizeof esc, "\\u%04x", cp ? cp : c);
                 for (int j = 0; esc[j]; j++)
                     PUT(esc[j]);
+                i += hl - 1;
             } else {
                 PUT((char)c);
             }

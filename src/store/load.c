@@ -420,6 +420,21 @@ int coffer_layer_load(coffer_loadctx *lc, coffer_source *src,
         rc = coffer_file_read(lc, src->path, &buf, &len, &cap, err);
         if (rc == 0)
             rc = parse_into(lc, src->name, buf, len, cap, layer, err);
+    } else if (kind == COFFER_SOURCE_DOTENV) {
+        char *buf;
+        size_t len, cap;
+        rc = coffer_file_read(lc, src->path, &buf, &len, &cap, err);
+        if (rc == 0 && coffer_arena_adopt(lc->arena, buf, cap) != 0) {
+            coffer_memzero(buf, cap);
+            lc->alloc->release(lc->alloc->ctx, buf, cap);
+            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                  "out of memory");
+        } else if (rc == 0) {
+            rc = new_table(lc, &layer->root)
+                     ? coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                        "out of memory")
+                     : coffer_dotenv_parse(lc, src->name, buf, len, layer, err);
+        }
     } else {
         if (new_table(lc, &layer->root))
             return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");

@@ -17,6 +17,7 @@ const char *coffer_source_kind_name(coffer_source_kind k)
     case COFFER_SOURCE_FLAT: return "flat";
     case COFFER_SOURCE_TEXT: return "text";
     case COFFER_SOURCE_AUTO: return "auto";
+    case COFFER_SOURCE_DOTENV: return "dotenv";
     }
     return "unknown";
 }
@@ -84,7 +85,8 @@ static int grow_sources(coffer_source **arr, size_t *n, size_t *cap)
     return 0;
 }
 
-/* Adds a path source (AUTO, or FLAT with a "flat:" prefix). */
+/* Adds a path source (AUTO, FLAT with a "flat:" prefix, DOTENV with a
+ * "dotenv:" prefix). */
 static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
                     coffer_error *err)
 {
@@ -95,6 +97,10 @@ static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
         kind = COFFER_SOURCE_FLAT;
         p += 5;
         n -= 5;
+    } else if (n >= 7 && memcmp(p, "dotenv:", 7) == 0) {
+        kind = COFFER_SOURCE_DOTENV;
+        p += 7;
+        n -= 7;
     }
     if (n == 0)
         return 0;
@@ -128,13 +134,13 @@ static int add_entry(coffer_store *s, const char *p, size_t n,
     if (n == 0 || memchr(p, 0, n))
         return coffer_error_set(err, COFFER_ECONFIG, NULL, line, 0,
                                 "empty source path in %s", origin);
-    if ((n >= 7 && memcmp(p, "dotenv:", 7) == 0) ||
-        (n >= 7 && memcmp(p, "etcd://", 7) == 0))
+    if (n >= 7 && memcmp(p, "etcd://", 7) == 0)
         return coffer_error_set(err, COFFER_ECONFIG, NULL, line, 0,
                                 "source '%.*s' in %s: this build does not "
-                                "read %s sources", (int)(n < 200 ? n : 200), p,
-                                origin, p[0] == 'd' ? "dotenv:" : "etcd://");
-    if (n >= 5 && memcmp(p, "flat:", 5) == 0)
+                                "read etcd:// sources", (int)(n < 200 ? n : 200),
+                                p, origin);
+    if ((n >= 5 && memcmp(p, "flat:", 5) == 0) ||
+        (n >= 7 && memcmp(p, "dotenv:", 7) == 0))
         return add_path(s, p, n, false, err);
     int rc = add_path(s, p, n, false, err);
     if (rc)

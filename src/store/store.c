@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -48,6 +49,46 @@ int coffer_env_strict(bool *strict, coffer_error *err)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* True if [p, p+n) lies in one writable mapping of this process (the
+ * initial environment on the stack, or libc's heap copy from setenv; not
+ * a string literal handed to putenv). */
+static bool writable(const void *p, size_t n)
+{
+#ifdef __linux__
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return false;
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    char line[512];
+    bool ok = false;
+    while (!ok && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
+            lo <= a && b <= hi)
+            ok = perms[0] == 'r' && perms[1] == 'w';
+    }
+    fclose(f);
+    return ok;
+#else
+    (void)p;
+    (void)n;
+    return false;
+#endif
+}
+
+/* $COFFER_SECRETS, once copied: its bytes in the environment (for the
+ * program's initial environment, the block on the stack that
+ * /proc/PID/environ and core dumps show) are overwritten in place, then
+ * the variable is unset, so the first store opened takes it and no copy
+ * stays behind. See docs/SECURITY.md for what this cannot reach. */
+static void scrub_env_text(char *txt, size_t n)
+{
+    if (writable(txt, n))
+        coffer_memzero(txt, n);
+    unsetenv("COFFER_SECRETS");
 }
 
 int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
@@ -124,7 +165,7 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
         const char *cd = getenv("CREDENTIALS_DIRECTORY");
         s->env_credentials = dup_or_null(cd && *cd ? cd : NULL);
         bad |= cd && *cd && !s->env_credentials;
-        const char *txt = getenv("COFFER_SECRETS");
+        char *txt = getenv("COFFER_SECRETS");
         if (txt && *txt) { /* empty counts as unset: no silent empty source */
             size_t n = strlen(txt);
             s->env_text = s->alloc->alloc(s->alloc->ctx, n + 1);
@@ -132,6 +173,7 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
                 memcpy(s->env_text, txt, n + 1);
                 s->env_text_len = n;
                 s->env_text_cap = n + 1;
+                scrub_env_text(txt, n);
             } else {
                 bad = 1;
             }

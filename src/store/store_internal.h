@@ -83,10 +83,13 @@ struct coffer_snapshot {
     size_t nshadows;
 };
 
-/* One remembered environment export: offsets into the store's secure
- * buffer (name NUL value NUL). */
+/* One variable coffer set: "NAME\0NAME=VALUE\0" in a locked export
+ * record (env.c). Records are never unmapped; the strings of an entry are
+ * wiped when coffer stops owning the variable. */
 typedef struct coffer_export_ent {
-    size_t name_off, name_len, val_off, val_len;
+    char *name;                 /* "NAME" */
+    char *kv;                   /* "NAME=VALUE", handed to putenv */
+    size_t name_len, val_len;
 } coffer_export_ent;
 
 struct coffer_watch;
@@ -133,7 +136,9 @@ struct coffer_store {
 
     /* environment export */
     pthread_mutex_t env_lock;
-    coffer_secbuf env_buf;
+    coffer_env_options env_opt;     /* of the last export (owned copies) */
+    char *env_prefix;
+    char **env_allow;
     coffer_export_ent *env_ents;
     size_t nenv;
 
@@ -241,11 +246,33 @@ COFFER_INTERNAL int coffer_diff_compute(const coffer_value *old_root,
                                         const coffer_value *new_root,
                                         coffer_diff *d);
 
-/* Appends a key path element (quoted when not bare) to buf. */
+/* A UTF-8 sequence at key[i] that a terminal may act on: a C1 control
+ * (U+0080-U+009F) or a bidirectional control (U+202A-U+202E,
+ * U+2066-U+2069). Returns the code point (its length in *len), or 0. */
+COFFER_INTERNAL unsigned coffer_key_hazard(const char *key, size_t n, size_t i,
+                                           size_t *len);
+
+/* Appends a key path element to buf: bare when it can be, else a TOML
+ * quoted key with \uXXXX for terminal controls (C0, DEL, C1, bidi). The
+ * one escaping of keys for messages (coffer_key_display builds on it). */
 COFFER_INTERNAL size_t coffer_path_append_key(char *buf, size_t n, size_t pos,
                                               const char *key, size_t keylen);
 
-/* Drops the remembered exports (store close). */
+/* Exports again with the options of the last export (defaults if none):
+ * COFFER_WATCH_EXPORT. */
+COFFER_INTERNAL int coffer_store_reexport(coffer_store *s, coffer_error *err);
+
+/* Drops the remembered exports (store close): variables still set keep
+ * pointing into their records, which stay mapped. */
 COFFER_INTERNAL void coffer_env_forget(coffer_store *s);
+
+/* Parses a .env file held in buf (len bytes, bufsize > len, adopted by
+ * lc->arena by the caller) into layer->root: each assignment a root
+ * string key, its line and column set. Decodes in place. name is the file
+ * for messages. Returns 0 or a negative code (COFFER_ESYNTAX with line
+ * and column). */
+COFFER_INTERNAL int coffer_dotenv_parse(coffer_loadctx *lc, const char *name,
+                                        char *buf, size_t len,
+                                        coffer_layer *layer, coffer_error *err);
 
 #endif /* COFFER_STORE_INTERNAL_H */

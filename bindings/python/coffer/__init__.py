@@ -81,14 +81,6 @@ class _Datetime(ctypes.Structure):
     ]
 
 
-class _Secbuf(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("len", ctypes.c_size_t),
-        ("cap", ctypes.c_size_t),
-    ]
-
-
 _vp = ctypes.c_void_p
 _lib_handle = None
 _lib_lock = threading.Lock()
@@ -150,9 +142,8 @@ def _declare(lib):
         "coffer_table_get": (_vp, [_vp, ctypes.c_char_p, ctypes.c_size_t]),
         "coffer_array_count": (ctypes.c_size_t, [_vp]),
         "coffer_array_at": (_vp, [_vp, ctypes.c_size_t]),
-        "coffer_env_name_ok": (ctypes.c_bool, [ctypes.c_char_p, ctypes.c_size_t]),
-        "coffer_env_value": (ctypes.c_int, [_vp, ctypes.POINTER(_Secbuf)]),
-        "coffer_secbuf_release": (None, [ctypes.POINTER(_Secbuf)]),
+        "coffer_env_plan": (ctypes.c_int, [_vp, ctypes.POINTER(_EnvOptions),
+                                           _ENV_FN, _vp]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -466,13 +457,14 @@ class Secrets(Section):
     precedence first; ``cwd`` stands for the working directory."""
 
     __slots__ = ("_lock", "_store", "_cur", "_paths", "_cwd", "_export",
-                 "_exported")
+                 "_exported", "_allow")
 
-    def __init__(self, paths=None, cwd=None, export_env=True):
+    def __init__(self, paths=None, cwd=None, export_env=True, allow_env=()):
         Section.__init__(self, None, None, "")
         for name, val in (("_lock", threading.Lock()), ("_store", None),
                           ("_cur", None), ("_paths", paths), ("_cwd", cwd),
-                          ("_export", export_env), ("_exported", {})):
+                          ("_export", export_env), ("_exported", {}),
+                          ("_allow", tuple(allow_env))):
             object.__setattr__(self, name, val)
 
     def __del__(self):
@@ -549,29 +541,39 @@ class Secrets(Section):
         return snap.lib.coffer_snapshot_generation(snap.ptr)
 
     def _export_env(self, snap):
+        """Applies libcoffer's export plan (coffer_env_plan: the same names,
+        texts and refusals as `coffer run`) to os.environ: dangerous names
+        (PATH, LD_*, PYTHONPATH ...) only when allowed (allow_env, or
+        $COFFER_ALLOW_ENV), NUL-bearing and non-portable keys unset."""
         lib = snap.lib
         root = lib.coffer_snapshot_root(snap.ptr)
         want = {}
-        kp = _vp()
-        kn = ctypes.c_size_t()
-        for i in range(lib.coffer_table_count(root)):
-            v = lib.coffer_table_at(root, i, ctypes.byref(kp), ctypes.byref(kn))
-            raw = ctypes.string_at(kp.value, kn.value)
-            if not lib.coffer_env_name_ok(raw, len(raw)):
-                continue
-            buf = _Secbuf()
-            rc = lib.coffer_env_value(v, ctypes.byref(buf))
-            try:
-                if rc == 1:
-                    text = ctypes.string_at(buf.data, buf.len)
-                    if b"\0" not in text:
-                        want[raw.decode("utf-8")] = text.decode("utf-8")
-            finally:
-                lib.coffer_secbuf_release(ctypes.byref(buf))
+        unset = []
+
+        def item(ctx, it):
+            it = it.contents
+            name = ctypes.string_at(it.name, it.namelen).decode("utf-8")
+            if it.status == 0:
+                want[name] = ctypes.string_at(it.text, it.textlen).decode("utf-8")
+            elif it.unset:
+                unset.append(name)
+            return 0
+
+        opt = _EnvOptions()
+        allow = None
+        if self._allow:
+            allow = (ctypes.c_char_p * (len(self._allow) + 1))(
+                *[a.encode() for a in self._allow], None)
+            opt.allow = ctypes.cast(allow, ctypes.POINTER(ctypes.c_char_p))
+        rc = lib.coffer_env_plan(root, ctypes.byref(opt), _ENV_FN(item), None)
+        if rc != 0:
+            raise CofferError("cannot export the secrets to os.environ", rc)
         old = self._exported
         for name, val in old.items():
             if name not in want and os.environ.get(name) == val:
                 del os.environ[name]
+        for name in unset:
+            os.environ.pop(name, None)
         for name, val in want.items():
             os.environ[name] = val
         object.__setattr__(self, "_exported", want)
@@ -582,6 +584,21 @@ class Secrets(Section):
         return "<coffer secrets keys=%r>" % list(self)
 
     __str__ = __repr__
+
+
+class _EnvOptions(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint), ("prefix", ctypes.c_char_p),
+                ("allow", ctypes.POINTER(ctypes.c_char_p))]
+
+
+class _EnvItem(ctypes.Structure):
+    _fields_ = [("key", _vp), ("keylen", ctypes.c_size_t),
+                ("name", _vp), ("namelen", ctypes.c_size_t),
+                ("text", _vp), ("textlen", ctypes.c_size_t),
+                ("status", ctypes.c_int), ("unset", ctypes.c_bool)]
+
+
+_ENV_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, ctypes.POINTER(_EnvItem))
 
 
 class _ParseOptions(ctypes.Structure):

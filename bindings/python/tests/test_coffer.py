@@ -332,6 +332,23 @@ class Behaviour(Sandbox):
         self.assertEqual(p.stdout.splitlines(), [
             "['f', 'i', 's']", "str 7 1.5", "['s'] str2 2", "i gone"])
 
+    def test_environment_policy_is_libcoffers(self):
+        # The same plan as `coffer run`: dangerous names only when allowed,
+        # a NUL value unsets a stale variable, non-portable names unset.
+        self.write(self.proj_file, 'PATH = "/evil"\nLD_PRELOAD = "/evil.so"\n'
+                   'PYTHONPATH = "/evil"\nDB = "new\\u0000x"\nok = "fine"\n')
+        p = self.run_py("""
+            import coffer, os
+            path = os.environ["PATH"]
+            os.environ["DB"] = "stale"
+            coffer.secrets.load()
+            print(os.environ["PATH"] == path, "LD_PRELOAD" in os.environ,
+                  "DB" in os.environ, os.environ["ok"])
+            s2 = coffer.Secrets(allow_env=["LD_PRELOAD"]).load()
+            print(os.environ.get("LD_PRELOAD"))
+        """)
+        self.assertEqual(p.stdout.splitlines(), ["True False False fine", "/evil.so"])
+
     def test_reload_failure_keeps_last_good(self):
         self.write(self.proj_file, 'a = "1"\n')
         p = self.run_py("""

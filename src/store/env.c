@@ -405,6 +405,16 @@ typedef struct env_record {
 static pthread_mutex_t records_lock = PTHREAD_MUTEX_INITIALIZER;
 static env_record *records;
 
+size_t coffer_env_records(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&records_lock);
+    for (const env_record *r = records; r; r = r->next)
+        n++;
+    pthread_mutex_unlock(&records_lock);
+    return n;
+}
+
 static const char *ent_val(const coffer_export_ent *e)
 {
     return e->kv + e->name_len + 1;

@@ -275,4 +275,8 @@ COFFER_INTERNAL int coffer_dotenv_parse(coffer_loadctx *lc, const char *name,
                                         char *buf, size_t len,
                                         coffer_layer *layer, coffer_error *err);
 
+/* Export records kept for the life of the process (env.c: getenv()
+ * results never dangle); each is one block and one secure mapping. */
+COFFER_INTERNAL size_t coffer_env_records(void);
+
 #endif /* COFFER_STORE_INTERNAL_H */

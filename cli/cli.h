@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "coffer.h"
 
@@ -127,6 +128,12 @@ void cli_now_iso(char *buf, size_t n);
  * end, or -1. A byte with bit 0x80 set means the kernel sent the signal
  * (e.g. ^C on the terminal, already delivered to the process group). */
 int cli_signal_pipe(const int *sigs);
+/* Puts back the dispositions coffer started with: SIG_DFL, or SIG_IGN for
+ * a signal that was ignored on entry (never caught by cli_signal_pipe). */
 void cli_signal_restore(const int *sigs);
+/* fork() with sigs blocked across it. The child gets the dispositions
+ * coffer started with and no access to the pipe before any signal can
+ * reach it; both then get the signal mask back. Returns as fork(). */
+pid_t cli_signal_fork(const int *sigs);
 
 #endif /* COFFER_CLI_H */

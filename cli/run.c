@@ -86,7 +86,7 @@ static void on_reload_error(void *ctx, const coffer_error *err)
 static pid_t start_child(struct restart *R)
 {
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = cli_signal_fork(fwd_sigs);
     if (pid != 0)
         return pid;
 #ifdef __linux__
@@ -100,7 +100,6 @@ static pid_t start_child(struct restart *R)
 #else
     (void)parent;
 #endif
-    cli_signal_restore(fwd_sigs);
     if (!R->keep_cs)
         unsetenv("COFFER_SECRETS");
     execvp(R->cmd[0], R->cmd);

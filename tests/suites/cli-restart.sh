@@ -97,7 +97,30 @@ d1() { # MODE N DESC
     done
     if [ $bad -eq 0 ]; then ok "$3"; else nok "$3"; sed 's/^/#   /' "$T/d1.why"; fi
 }
-d1 rename 1000 "d1_rotation_1000_renames: 10 trials, supervisor up, last secrets, no orphan"
-d1 inplace 40 "d1_rotation_40_inplace_edits: 10 trials, supervisor up, last secrets, no orphan"
+[ -n "${SKIP_D1-}" ] || d1 rename 1000 "d1_rotation_1000_renames: 10 trials, supervisor up, last secrets, no orphan"
+[ -n "${SKIP_D1-}" ] || d1 inplace 40 "d1_rotation_40_inplace_edits: 10 trials, supervisor up, last secrets, no orphan"
+
+# ---- d5: inherited SIG_IGN ----
+printf 'pw = "p5"\n' | put "$S"
+sig='grep SigIgn /proc/$$/status'
+nohup "$COFFER_BIN" run -- sh -c "$sig" >"$T/d5.plain" 2>/dev/null
+nohup "$COFFER_BIN" run --restart -- sh -c "$sig" >"$T/d5.restart" 2>/dev/null
+hup_ign() { "$PY" -c 'import sys; m=int(open(sys.argv[1]).read().split()[1],16); sys.exit(0 if m & (1 << (int(sys.argv[2]) - 1)) else 1)' "$1" "$2"; }
+t "d5_nohup_sigign: the child ignores SIGHUP under nohup, as with plain run" \
+    eval 'hup_ign "$T/d5.restart" 1 && cmp -s "$T/d5.plain" "$T/d5.restart"'
+sh -c 'trap "" INT; exec "$1" run --restart -- sh -c "$2"' sh "$COFFER_BIN" "$sig" >"$T/d5.int" 2>/dev/null
+t "d5_sigign_parent: SIGINT ignored by the parent stays ignored in the child" hup_ign "$T/d5.int" 2
+: >"$T/d5.log"
+nohup "$COFFER_BIN" run --restart --grace 1 -- "$T/child.sh" "$T/d5.log" >/dev/null 2>&1 &
+rpid=$!; BGPIDS="$BGPIDS $rpid"
+wait_for "$T/d5.log" '^start [0-9]+ p5 ' >/dev/null
+kid=$(sed -n 's/^start \([0-9]*\) .*/\1/p' "$T/d5.log" | tail -n 1)
+kill -HUP "$rpid"; sleep 0.5
+t "d5_nohup_sighup: a SIGHUP stops neither coffer nor its child" \
+    eval 'kill -0 "$rpid" 2>/dev/null && kill -0 "$kid" 2>/dev/null && grep -c ^start "$T/d5.log" | grep -qx 1'
+grep SigIgn "/proc/$kid/status" >"$T/d5.kid" 2>/dev/null
+t "d5_nohup_sighup: the child itself ignores SIGHUP" hup_ign "$T/d5.kid" 1
+kill -TERM "$rpid"; wait_exit "$rpid"
+t "d5: SIGTERM still stops it (the child's status 0)" [ "$bgrc" -eq 0 ]
 
 finish

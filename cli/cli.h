@@ -125,9 +125,11 @@ void cli_now_iso(char *buf, size_t n);
 
 /* Self-pipe for signals: installs handlers for the given signals (list
  * ends with 0) that write the signal number into a pipe. Returns the read
- * end, or -1. A byte with bit 0x80 set means the kernel sent the signal
+ * end, or -1. With keep_ignored, a signal ignored on entry (nohup, `cmd &`)
+ * stays ignored and is not caught (SIGCHLD excepted: it is caught, and
+ * ignored again for children). A byte with bit 0x80 set means the kernel sent the signal
  * (e.g. ^C on the terminal, already delivered to the process group). */
-int cli_signal_pipe(const int *sigs);
+int cli_signal_pipe(const int *sigs, bool keep_ignored);
 /* Puts back the dispositions coffer started with: SIG_DFL, or SIG_IGN for
  * a signal that was ignored on entry (never caught by cli_signal_pipe). */
 void cli_signal_restore(const int *sigs);

@@ -471,7 +471,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-int cli_signal_pipe(const int *sigs)
+int cli_signal_pipe(const int *sigs, bool keep_ignored)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -490,7 +490,8 @@ int cli_signal_pipe(const int *sigs)
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     for (const int *s = sigs; *s; s++) {
-        if (sigaction(*s, NULL, &old) == 0 && old.sa_handler == SIG_IGN) {
+        if (keep_ignored && sigaction(*s, NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN) {
             sigaddset(&sig_ignored, *s);
             /* Ignored SIGCHLD would reap children for us: it is caught,
              * and ignored again for the children. */

@@ -161,10 +161,16 @@ static bool array_of_tables(const coffer_value *a)
     return true;
 }
 
-static void walk(struct lister *L, const coffer_value *v)
+/* One C frame per level: a store's trees are at most COFFER_MAX_DEPTH
+ * containers deep; anything deeper is refused, not followed. */
+static void walk(struct lister *L, const coffer_value *v, unsigned depth)
 {
     if (L->failed)
         return;
+    if (depth > COFFER_MAX_DEPTH + 1) {
+        L->failed = COFFER_ELIMIT;
+        return;
+    }
     coffer_type t = coffer_value_type(v);
     size_t mark = L->path.len;
     if (t == COFFER_TYPE_TABLE) {
@@ -184,7 +190,7 @@ static void walk(struct lister *L, const coffer_value *v)
                 L->failed = COFFER_ENOMEM;
                 return;
             }
-            walk(L, m);
+            walk(L, m, depth + 1);
             L->path.len = mark;
             L->path.p[mark] = '\0';
         }
@@ -197,7 +203,7 @@ static void walk(struct lister *L, const coffer_value *v)
                 L->failed = COFFER_ENOMEM;
                 return;
             }
-            walk(L, coffer_array_at(v, i));
+            walk(L, coffer_array_at(v, i), depth + 1);
             L->path.len = mark;
             L->path.p[mark] = '\0';
         }
@@ -230,12 +236,12 @@ int cmd_list(int argc, char **argv)
     memset(&L, 0, sizeof L);
     L.snap = snap;
     L.json = json;
-    walk(&L, coffer_snapshot_root(snap));
+    walk(&L, coffer_snapshot_root(snap), 0);
     if (json)
         cli_out_str(&L.out, L.count ? "\n]\n" : "[]\n");
     if (L.failed) {
-        cli_error("out of memory");
-        rc = CLI_EXIT_PROBLEMS;
+        cli_error("cannot list the secrets: %s", coffer_strerror(L.failed));
+        rc = cli_exit_code(L.failed);
     } else {
         rc = cli_out_flush(&L.out, 1);
     }

@@ -121,7 +121,7 @@ static int supervise(struct restart *R)
 {
     coffer_error err;
     memset(&err, 0, sizeof err);
-    int sigfd = cli_signal_pipe(fwd_sigs);
+    int sigfd = cli_signal_pipe(fwd_sigs, true);
     if (sigfd < 0) {
         cli_error("cannot set up signal handling: %s", strerror(errno));
         return CLI_EXIT_PROBLEMS;

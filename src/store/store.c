@@ -58,6 +58,9 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
                                                        : coffer_allocator_secure();
     s->parse = opt->parse;
     s->parse.allocator = s->alloc;
+    /* The diff and other walkers recurse once per level. */
+    if (!s->parse.max_depth || s->parse.max_depth > COFFER_MAX_DEPTH)
+        s->parse.max_depth = COFFER_MAX_DEPTH;
 
     /* The working directory: opt->cwd (made absolute) or getcwd(). */
     char cwdbuf[COFFER_ERROR_PATH_MAX];
@@ -294,6 +297,10 @@ int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
         coffer_snapshot_release(old);
         coffer_snapshot_destroy(snap);
         pthread_mutex_unlock(&s->reload_lock);
+        if (rc == COFFER_ELIMIT)
+            return coffer_error_set(err, rc, NULL, 0, 0,
+                                    "nesting deeper than %u levels",
+                                    (unsigned)COFFER_MAX_DEPTH);
         return coffer_error_set(err, rc, NULL, 0, 0, "out of memory");
     }
     if (old && d.nadded == 0 && d.nchanged == 0 && d.nremoved == 0) {

@@ -224,7 +224,9 @@ COFFER_INTERNAL int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out
                                           coffer_error *err);
 COFFER_INTERNAL void coffer_snapshot_destroy(coffer_snapshot *snap);
 
-/* Computes the differences between two roots (either may be NULL). */
+/* Computes the differences between two roots (either may be NULL).
+ * Returns 0, COFFER_ENOMEM, or COFFER_ELIMIT for a tree deeper than
+ * COFFER_MAX_DEPTH (walked by bounded recursion). */
 COFFER_INTERNAL int coffer_diff_compute(const coffer_value *old_root,
                                         const coffer_value *new_root,
                                         coffer_diff *d);

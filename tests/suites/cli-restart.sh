@@ -10,6 +10,32 @@
 #  d2: a reload to a too-deeply nested file is an error, not a crash.
 . "$(dirname "$0")/cli-common.inc"
 
+# ---- d2: deep nesting, with a 1 MiB stack ----
+"$PY" -c "print('['+'.'.join(['k']*60000)+']\nx=1')" >"$T/h.toml"
+"$PY" -c "print('.'.join(['k']*100000)+' = 1')" >"$T/d.toml"
+"$PY" -c "print('x = 1\n['+'.'.join(['k']*513)+']\ny=2')" >"$T/l.toml"
+chmod 600 "$T/h.toml" "$T/d.toml" "$T/l.toml"
+for f in h d; do
+    for verb in list get env check; do
+        case $verb in get) a="get k" ;; env) a="env --format sh" ;; *) a=$verb ;; esac
+        ( ulimit -s 1024; exec "$COFFER_BIN" -f "$T/$f.toml" $a ) >"$T/out" 2>"$T/err"; rc=$?
+        if [ $verb = check ]; then # a finding on stdout, status 1 (problems found)
+            t "d2_deep_${f}_check: status 1 with the nesting finding, no crash (1 MiB stack)" \
+                eval 'rc_is 1 && out_has "nesting deeper than 512 levels" && out_has "$T/$f.toml"'
+        else
+            t "d2_deep_${f}_$verb: exit 5 with the nesting error, no crash (1 MiB stack)" \
+                eval 'rc_is 5 && err_has "nesting deeper than 512 levels" && err_has "$T/$f.toml:"'
+        fi
+    done
+done
+( ulimit -s 1024; exec "$COFFER_BIN" -f "$T/l.toml" list ) >"$T/out" 2>"$T/err"; rc=$?
+t "d2_header_513: one level past the limit names FILE:2:COL" \
+    eval 'rc_is 5 && err_has "$T/l.toml:2:1026: nesting deeper than 512 levels"'
+"$PY" -c "print('['+'.'.join(['k']*512)+']\ny=2')" >"$T/m.toml"; chmod 600 "$T/m.toml"
+( ulimit -s 1024; exec "$COFFER_BIN" -f "$T/m.toml" list ) >"$T/out" 2>"$T/err"; rc=$?
+t "d2_header_512: at the limit, list works with a 1 MiB stack" \
+    eval 'rc_is 0 && [ "$(wc -c <"$T/out")" -gt 1024 ]'
+
 if ! slow_ok; then
     for d in d1 d5 d13 d2; do skip "run --restart $d" "timing test in $SUITES mode"; done
     finish; exit $?
@@ -122,5 +148,26 @@ grep SigIgn "/proc/$kid/status" >"$T/d5.kid" 2>/dev/null
 t "d5_nohup_sighup: the child itself ignores SIGHUP" hup_ign "$T/d5.kid" 1
 kill -TERM "$rpid"; wait_exit "$rpid"
 t "d5: SIGTERM still stops it (the child's status 0)" [ "$bgrc" -eq 0 ]
+
+# ---- d2: a reload to a too-deep file (watch, run --restart), 1 MiB stack ----
+printf 'pw = "p2"\n' | put "$S"
+: >"$T/d2.log"
+( ulimit -s 1024; exec "$COFFER_BIN" run --restart --grace 1 -- "$T/child.sh" "$T/d2.log" ) >/dev/null 2>"$T/d2.err" &
+rpid=$!; BGPIDS="$BGPIDS $rpid"
+( ulimit -s 1024; exec "$COFFER_BIN" watch ) >"$T/w2.out" 2>"$T/w2.err" &
+wpid=$!; BGPIDS="$BGPIDS $wpid"
+wait_for "$T/d2.log" '^start [0-9]+ p2 ' >/dev/null
+wait_for "$T/w2.err" 'watching' >/dev/null
+put "$S" <"$T/h.toml"
+wait_for "$T/d2.err" 'nesting deeper' >/dev/null
+put "$S" <"$T/d.toml"
+wait_for "$T/w2.err" 'nesting deeper.*\n?' >/dev/null; sleep 0.3
+t "d2_reload_run_restart: the supervisor and its child survive, keeping the last good secrets" \
+    eval 'kill -0 "$rpid" 2>/dev/null && grep -c ^start "$T/d2.log" | grep -qx 1 && grep -q "reload failed, keeping the last good secrets: .*nesting deeper than 512 levels" "$T/d2.err"'
+t "d2_reload_watch: watch survives and reports the error" \
+    eval 'kill -0 "$wpid" 2>/dev/null && [ "$(grep -c "nesting deeper than 512 levels" "$T/w2.err")" -ge 2 ]'
+printf 'pw = "p3"\n' | put "$S"
+t "d2_reload_run_restart: the next good file restarts the child" wait_for "$T/d2.log" '^start [0-9]+ p3 '
+kill -TERM "$rpid" "$wpid"; wait_exit "$rpid"; wait_exit "$wpid"
 
 finish

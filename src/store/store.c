@@ -278,6 +278,13 @@ int coffer_store_acquire(coffer_store *s, coffer_snapshot **out,
 int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
                              coffer_error *err)
 {
+    return coffer_store_reload_checked(s, diff, NULL, NULL, err);
+}
+
+int coffer_store_reload_checked(coffer_store *s, coffer_diff *diff,
+                                bool (*is_current)(void *ctx), void *ctx,
+                                coffer_error *err)
+{
     if (diff)
         memset(diff, 0, sizeof *diff);
     if (!s)
@@ -289,6 +296,11 @@ int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
     if (rc) {
         pthread_mutex_unlock(&s->reload_lock);
         return rc;
+    }
+    if (is_current && !is_current(ctx)) {
+        coffer_snapshot_destroy(snap);
+        pthread_mutex_unlock(&s->reload_lock);
+        return COFFER_RELOAD_STALE;
     }
     coffer_snapshot *old = current(s);
     coffer_diff d;

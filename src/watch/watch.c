@@ -48,6 +48,12 @@
  * writer) longer than max(MAX_WAIT_MS, 10 * debounce) after the event that
  * made it pending: a file written continuously cannot starve the others. */
 #define MAX_WAIT_MS 2000
+/* A file written in place can be changing before its event is queued (the
+ * kernel queues it when the writer's call ends): a reload after an
+ * in-place write first waits for the sources' stat signatures (size,
+ * mtime and ctime in ns, inode) to stay the same this long with no event,
+ * then checks them again after reading (both within max_wait). */
+#define VERIFY_MS 50
 
 typedef struct wentry {
     int wd;
@@ -81,6 +87,11 @@ struct coffer_watch {
                          * created, deleted) since the last reload */
     size_t ndones, capdones;
     bool done_any;      /* a complete change not tied to one file */
+    bool inplace;       /* the pending change has an in-place write */
+    bool verifying;     /* vsig taken, waiting until verify_due */
+    bool vcheck;        /* this reload checks vsig after reading */
+    uint64_t vsig;
+    int64_t verify_due;
     int64_t last_modify;
     bool rescan;
 
@@ -175,6 +186,7 @@ static void names_clear(wopen *v, size_t *n)
 
 static void mark_dirty(struct coffer_watch *w, int64_t now)
 {
+    w->verifying = false;
     if (!w->dirty)
         w->first_dirty = now;
     w->dirty = true;
@@ -186,6 +198,7 @@ static void mark_dirty(struct coffer_watch *w, int64_t now)
  * whole. Any later event within it pushes the full debounce again. */
 static void mark_complete(struct coffer_watch *w, int64_t now)
 {
+    w->verifying = false;
     if (!w->dirty)
         w->first_dirty = now;
     w->dirty = true;
@@ -509,6 +522,8 @@ static void handle_event(struct coffer_watch *w, const struct inotify_event *ev,
     } else if (!(ev->mask & IN_MODIFY)) {
         w->done_any = true;
     }
+    if (ev->mask & IN_CLOSE_WRITE)
+        w->inplace = true;
     if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
         mark_complete(w, now);
     else
@@ -667,6 +682,16 @@ static uint64_t target_sig(const struct coffer_watch *w, size_t i)
     return h;
 }
 
+/* One signature over every target (for VERIFY_MS). */
+static uint64_t sources_sig(const struct coffer_watch *w)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < w->ntargets; i++)
+        if (w->paths[i][0] && w->kinds[i] != COFFER_SOURCE_TEXT)
+            h = mix(h, target_sig(w, i));
+    return h;
+}
+
 /* Recomputes every signature; true if any changed. */
 static bool poll_sigs(struct coffer_watch *w)
 {
@@ -708,6 +733,8 @@ static int64_t deadline_locked(const struct coffer_watch *w)
     int64_t t = -1;
     if (w->dirty)
         t = reload_due(w); /* -1 while held by an open writer */
+    if (w->dirty && w->verifying && w->verify_due > t)
+        t = w->verify_due;
     if (w->polling && (t < 0 || w->next_poll < t))
         t = w->next_poll;
     return t;
@@ -743,6 +770,10 @@ static bool still_current(void *ctx)
     if (w->ifd >= 0 && (drain_events(w, NULL) < 0 || w->dirty))
         return false;
 #endif
+    if (w->vcheck && sources_sig(w) != w->vsig) {
+        mark_dirty(w, now_ms());
+        return false;
+    }
     if (w->polling && poll_sigs(w)) {
         mark_polled(w, now_ms());
         return false;
@@ -756,17 +787,22 @@ static int do_reload(struct coffer_watch *w, coffer_error *err)
     coffer_diff diff;
     memset(&diff, 0, sizeof diff);
     coffer_error_clear(&e);
+    int64_t first = w->first_dirty;
     int r = coffer_store_reload_checked(w->store, &diff, still_current, w, &e);
     if (r == COFFER_RELOAD_STALE ||
         (r == COFFER_EIO && e.sys_errno == EAGAIN)) {
         /* Read while being written: not an error, the next event (or
-         * the next poll) brings the whole file. */
+         * the next poll) brings the whole file. The change stays pending
+         * since it was first seen (max_wait still counts from then). */
         if (!w->dirty)
             mark_dirty(w, now_ms());
+        if (first < w->first_dirty)
+            w->first_dirty = first;
         return 0;
     }
     names_clear(w->dones, &w->ndones);
     w->done_any = false;
+    w->inplace = false;
     if (r < 0) {
         if (w->opt.on_error)
             w->opt.on_error(w->opt.ctx, &e);
@@ -824,6 +860,20 @@ static int process_locked(struct coffer_watch *w, coffer_error *err)
         mark_polled(w, now);
         return 0;
     }
+    /* (Within max_wait: a file written continuously never stays still.) */
+    w->vcheck = w->inplace && now < w->first_dirty + w->max_wait;
+    if (w->vcheck) {
+        uint64_t sig = sources_sig(w);
+        if (!w->verifying || sig != w->vsig) {
+            w->verifying = true;
+            w->vsig = sig;
+            w->verify_due = now + VERIFY_MS;
+            return 0;
+        }
+        if (now < w->verify_due)
+            return 0;
+    }
+    w->verifying = false;
     w->dirty = false;
     /* After a failed reload, wait for the next event before retrying. */
     return do_reload(w, err);

@@ -149,6 +149,22 @@ t "d5_nohup_sighup: the child itself ignores SIGHUP" hup_ign "$T/d5.kid" 1
 kill -TERM "$rpid"; wait_exit "$rpid"
 t "d5: SIGTERM still stops it (the child's status 0)" [ "$bgrc" -eq 0 ]
 
+# ---- d13: a slow in-place writer ----
+printf 'pw = "v1"\nuser = "u1"\n' | put "$S"
+: >"$T/d13.log"
+"$COFFER_BIN" run --restart --grace 1 -- "$T/child.sh" "$T/d13.log" >/dev/null 2>"$T/d13.err" &
+rpid=$!; BGPIDS="$BGPIDS $rpid"
+wait_for "$T/d13.log" '^start [0-9]+ v1 u1$' >/dev/null
+"$PY" -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"pw = \"v2\"\n"); time.sleep(3.5)
+os.write(fd, b"user = \"u2\"\n"); os.close(fd)' "$S"
+t "d13_slow_inplace_writer: the child restarts once, with the whole new set" \
+    eval 'wait_for "$T/d13.log" "^start [0-9]+ v2 u2$" && sleep 0.3 && [ "$(grep -c ^start "$T/d13.log")" -eq 2 ]'
+t "d13_slow_inplace_writer: never a child with a partial set" eval '! grep -q "UNSET" "$T/d13.log"'
+kill -TERM "$rpid"; wait_exit "$rpid"
+
 # ---- d2: a reload to a too-deep file (watch, run --restart), 1 MiB stack ----
 printf 'pw = "p2"\n' | put "$S"
 : >"$T/d2.log"

@@ -52,8 +52,8 @@
  * kernel queues it when the writer's call ends): a reload after an
  * in-place write first waits for the sources' stat signatures (size,
  * mtime and ctime in ns, inode) to stay the same this long with no event,
- * then checks them again after reading (both within max_wait). */
-#define VERIFY_MS 50
+ * then checks them again after reading. */
+#define VERIFY_MS 100
 
 typedef struct wentry {
     int wd;
@@ -860,8 +860,10 @@ static int process_locked(struct coffer_watch *w, coffer_error *err)
         mark_polled(w, now);
         return 0;
     }
-    /* (Within max_wait: a file written continuously never stays still.) */
-    w->vcheck = w->inplace && now < w->first_dirty + w->max_wait;
+    /* Skipped only for a reload that goes ahead of an open writer (past
+     * max_wait): a file written continuously never stays still. */
+    w->vcheck = w->inplace &&
+                (w->nopens == 0 || now < w->first_dirty + w->max_wait);
     if (w->vcheck) {
         uint64_t sig = sources_sig(w);
         if (!w->verifying || sig != w->vsig) {

@@ -44,12 +44,25 @@ enum {
 
 /* ---------------------------------------------------------------- base64 */
 
-/* Strict decode of exactly n characters (canonical, nothing ignored). */
+static int b64_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* Strict decode of exactly n characters (canonical, nothing ignored).
+ * libsodium 1.0.18 checks padding and trailing bits, but its decoder maps
+ * bytes of 0x80 and above to digits (it reads them as negative chars):
+ * the alphabet is checked here first. */
 static int b64_decode(uint8_t *out, size_t cap, const char *s, size_t n,
                       size_t *len, int variant)
 {
     const char *end = NULL;
     size_t got = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!b64_char((unsigned char)s[i]) &&
+            !(s[i] == '=' && variant == sodium_base64_VARIANT_ORIGINAL))
+            return -1;
     if (sodium_base642bin(out, cap, s, n, NULL, &got, &end, variant) != 0 ||
         end != s + n)
         return -1;
@@ -662,13 +675,13 @@ static int line_is(const char *s, size_t n, const char *want)
     return n == strlen(want) && memcmp(s, want, n) == 0;
 }
 
-/* Leading whitespace, then "-----BEGIN": armor. */
+/* Leading whitespace, then "-----": armor (or a bad begin line). */
 static int is_armored(const char *in, size_t n)
 {
     size_t i = 0;
     while (i < n && blank(in + i, 1))
         i++;
-    return n - i >= 10 && memcmp(in + i, "-----BEGIN", 10) == 0;
+    return n - i >= 5 && memcmp(in + i, "-----", 5) == 0;
 }
 
 static int dearmor(const char *in, size_t n, uint8_t **out, size_t *outlen,
@@ -710,7 +723,11 @@ static int dearmor(const char *in, size_t n, uint8_t **out, size_t *outlen,
         }
         w += got;
         if (got < LINE_BYTES) {
-            if (!(s = next_line(&p, end, &l)) || !line_is(s, l, ARMOR_END)) {
+            if (!(s = next_line(&p, end, &l))) {
+                rc = CRYPTO_ERR(err, "age armor has no end line");
+                break;
+            }
+            if (!line_is(s, l, ARMOR_END)) {
                 rc = CRYPTO_ERR(err, "age armor line is shorter than 64 "
                                 "columns before the end line");
                 break;
@@ -912,46 +929,86 @@ int coffer_age_encrypt(const coffer_age_recipient *r, size_t nr,
 
 /* ---------------------------------------------------------- decrypt API */
 
-int coffer_age_decrypt(const coffer_age_identity *ids, size_t nids,
-                       const char *in, size_t inlen, uint8_t *out,
-                       size_t outcap, size_t *outlen, coffer_error *err)
+/* Header of a binary age file: unwraps the file key and checks the MAC. */
+static int open_header(const coffer_age_identity *ids, size_t nids,
+                       const uint8_t *data, size_t n, uint8_t fk[FILE_KEY],
+                       header *h, coffer_error *err)
 {
-    if ((!ids && nids) || (!in && inlen) || (!out && outcap) || !outlen)
+    uint8_t key[32], mac[32];
+    int rc = parse_header(data, n, h, err);
+    if (rc == 0)
+        rc = unwrap(ids, nids, h, (const char *)data + n, fk, err);
+    if (rc == 0) {
+        if (derive(key, fk, NULL, 0, "header") != 0)
+            rc = CRYPTO_ERR(err, "age key derivation failed");
+        else {
+            header_mac(mac, key, data, h->maclen);
+            if (crypto_verify_32(mac, h->mac) != 0)
+                rc = CRYPTO_ERR(err, "age header mac does not match "
+                                "(tampered header)");
+        }
+        sodium_memzero(key, sizeof key);
+    }
+    if (rc)
+        sodium_memzero(fk, FILE_KEY);
+    return rc;
+}
+
+static int check_decrypt_args(const coffer_age_identity *ids, size_t nids,
+                              const void *in, size_t inlen, coffer_error *err)
+{
+    if ((!ids && nids) || (!in && inlen))
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "invalid arguments to age decryption");
-    *outlen = 0;
     if (age_init(err))
         return COFFER_ESYS;
     if (nids == 0)
         return CRYPTO_ERR(err, "no identity to decrypt the age file");
+    return 0;
+}
+
+int coffer_age_decrypt_header(const coffer_age_identity *ids, size_t nids,
+                              const uint8_t *in, size_t inlen,
+                              uint8_t filekey[16], size_t *payload_off,
+                              coffer_error *err)
+{
+    header h;
+    int rc = check_decrypt_args(ids, nids, in, inlen, err);
+    if (rc == 0 && (!filekey || !payload_off))
+        rc = coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                              "invalid arguments to age decryption");
+    if (rc == 0)
+        rc = open_header(ids, nids, in, inlen, filekey, &h, err);
+    if (rc == 0)
+        *payload_off = (size_t)(h.payload - in);
+    return rc;
+}
+
+int coffer_age_decrypt(const coffer_age_identity *ids, size_t nids,
+                       const char *in, size_t inlen, uint8_t *out,
+                       size_t outcap, size_t *outlen, coffer_error *err)
+{
+    if ((!out && outcap) || !outlen)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid arguments to age decryption");
+    *outlen = 0;
+    int rc = check_decrypt_args(ids, nids, in, inlen, err);
+    if (rc)
+        return rc;
     uint8_t *bin = NULL;
     const uint8_t *data = (const uint8_t *)in;
     size_t n = inlen;
-    int rc;
     if (is_armored(in, inlen)) {
         if ((rc = dearmor(in, inlen, &bin, &n, err)) != 0)
             return rc;
         data = bin;
     }
     header h;
-    uint8_t fk[FILE_KEY], key[32], mac[32];
-    rc = parse_header(data, n, &h, err);
+    uint8_t fk[FILE_KEY];
+    rc = open_header(ids, nids, data, n, fk, &h, err);
     if (rc == 0)
-        rc = unwrap(ids, nids, &h, (const char *)data + n, fk, err);
-    if (rc == 0) {
-        if (derive(key, fk, NULL, 0, "header") != 0)
-            rc = CRYPTO_ERR(err, "age key derivation failed");
-        else {
-            header_mac(mac, key, data, h.maclen);
-            if (crypto_verify_32(mac, h.mac) != 0)
-                rc = CRYPTO_ERR(err, "age header mac does not match "
-                                "(tampered header)");
-        }
-        sodium_memzero(key, sizeof key);
-        if (rc == 0)
-            rc = decrypt_payload(fk, h.payload, h.payloadlen, out, outcap,
-                                 outlen, err);
-    }
+        rc = decrypt_payload(fk, h.payload, h.payloadlen, out, outcap, outlen,
+                             err);
     sodium_memzero(fk, sizeof fk);
     free(bin);
     return rc;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define AGE_INTRO "age-encryption.org/v1\n"
 #define AGE_INTRO_LEN (sizeof AGE_INTRO - 1)
@@ -158,49 +159,61 @@ int coffer_age_identity_string(const unsigned char sk[32], char *out,
     return 0;
 }
 
+/* A bech32 key string of one case (age writes recipients lower-case and
+ * identities upper-case), with the given hrp and 32 bytes of key. */
+static int parse_key(const char *s, size_t n, size_t max, const char *hrp,
+                     int upper, uint8_t key[32])
+{
+    char got[16];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (upper ? (s[i] >= 'a' && s[i] <= 'z') : (s[i] >= 'A' && s[i] <= 'Z'))
+            return -1;
+    if (n >= max ||
+        coffer_bech32_decode(s, n, got, sizeof got, key, 32, &len) != 0 ||
+        strcmp(got, hrp) != 0 || len != 32) {
+        sodium_memzero(key, 32);
+        return -1;
+    }
+    return 0;
+}
+
 int coffer_age_recipient_parse(const char *s, size_t n,
                                coffer_age_recipient *r, coffer_error *err)
 {
-    char hrp[8];
-    size_t len = 0;
     if (!s || !r)
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "no age recipient given");
     memset(r, 0, sizeof *r);
-    /* age recipients are lower-case (bech32 would allow upper-case) */
-    int upper = 0;
-    for (size_t i = 0; i < n; i++)
-        upper |= s[i] >= 'A' && s[i] <= 'Z';
-    int shown = n > 80 ? 80 : (int)n;
-    if (upper || n >= COFFER_AGE_RECIPIENT_MAX ||
-        coffer_bech32_decode(s, n, hrp, sizeof hrp, r->pk, sizeof r->pk,
-                             &len) != 0 ||
-        strcmp(hrp, "age") != 0 || len != 32) {
-        memset(r, 0, sizeof *r);
-        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
-                                "invalid age recipient '%.*s'", shown, s);
+    if (parse_key(s, n, COFFER_AGE_RECIPIENT_MAX, "age", 0, r->pk) == 0) {
+        r->kind = COFFER_AGE_X25519;
+        return 0;
     }
-    r->kind = COFFER_AGE_X25519;
-    return 0;
+    /* Quoted only when it cannot be a secret key given by mistake. */
+    if (n >= 15 && strncasecmp(s, "AGE-SECRET-KEY-", 15) == 0)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid age recipient: a secret key was "
+                                "given (AGE-SECRET-KEY-1...), not its age1... "
+                                "recipient");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126)
+            return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                    "invalid age recipient (not printable)");
+    return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                            "invalid age recipient '%.*s'",
+                            n > 80 ? 80 : (int)n, s);
 }
 
 int coffer_age_identity_parse(const char *s, size_t n,
                               coffer_age_identity *id, coffer_error *err)
 {
-    char hrp[16];
-    size_t len = 0;
     if (!s || !id)
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "no age identity given");
     memset(id, 0, sizeof *id);
-    int lowercase = 0;
-    for (size_t i = 0; i < n; i++)
-        lowercase |= s[i] >= 'a' && s[i] <= 'z';
     /* The message never quotes the text: it may be a real key. */
-    if (lowercase || n >= COFFER_AGE_IDENTITY_MAX ||
-        coffer_bech32_decode(s, n, hrp, sizeof hrp, id->sk, sizeof id->sk,
-                             &len) != 0 ||
-        strcmp(hrp, "age-secret-key-") != 0 || len != 32) {
+    if (parse_key(s, n, COFFER_AGE_IDENTITY_MAX, "age-secret-key-", 1,
+                  id->sk) != 0) {
         sodium_memzero(id, sizeof *id);
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "invalid age identity (expected "

@@ -74,6 +74,16 @@ static uint8_t *encrypt_bin(const coffer_age_recipient *r, size_t nr,
     return out;
 }
 
+/* len zero bytes (*msg, calloc'd) sealed to a fresh key pair. */
+static uint8_t *sealed_zeros(coffer_age_identity *id, coffer_age_recipient *r,
+                             size_t len, uint8_t **msg, size_t *n)
+{
+    keypair(id, r);
+    *msg = calloc(1, len);
+    assert_non_null(*msg);
+    return encrypt_bin(r, 1, *msg, len, n);
+}
+
 /* Decrypts and returns the status; err message kept for checks. */
 static __attribute__((noinline)) int
 try_decrypt(const coffer_age_identity *ids, size_t nids,
@@ -337,7 +347,8 @@ static void key_strings(void **state)
         "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq0w2ssn",
         "ag1w3tyke4gev25vaxxsvcgqu4484rf6ejpmavs57p6yz6lhy2sfs5swrvwyn",
         "age1", "", "a12uel5l",
-        TK_IDENTITY,
+        TK_IDENTITY, "age-secret-key-1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrw",
+        "age1\x01",
     };
     for (size_t i = 0; i < sizeof bad_r / sizeof *bad_r; i++) {
         coffer_error_clear(&err);
@@ -346,6 +357,7 @@ static void key_strings(void **state)
         if (rc != COFFER_EINVAL)
             fail_msg("bad recipient #%zu: rc %d", i, rc);
         assert_non_null(strstr(err.message, "invalid age recipient"));
+        assert_null(strstr(err.message, "XMWWC06"));
         assert_int_equal(r.kind, 0);
     }
     /* identities: upper-case only, and never quoted in the message */
@@ -575,38 +587,48 @@ static void testkit_vectors(void **state)
     assert_true(successes >= 8);
 }
 
-/* The scrypt stanza of the testkit's scrypt_double ("password", log_n 10)
- * alone in a header (MAC from the testkit's file key): the unwrap is a
- * known answer for scrypt with age's salt label. */
+#define TK_FILE_KEY "59454c4c4f57205355424d4152494e45"
+
+/* A binary age file (header only) with one scrypt stanza: the arguments
+ * given, the body of the testkit's scrypt_double ("password", log_n 10),
+ * and a MAC made here with the testkit's file key. Returns its length. */
+static size_t scrypt_file(const char *args, char *file, size_t cap)
+{
+    uint8_t fk[16], key[32], mac[32];
+    char head[256], b64[64];
+    unhex(fk, 16, TK_FILE_KEY);
+    assert_int_equal(coffer_hkdf_sha256(key, 32, NULL, 0, fk, 16,
+                                        (const uint8_t *)"header", 6), 0);
+    snprintf(head, sizeof head, "age-encryption.org/v1\n-> scrypt %s\n"
+             "gUjEymFKMVXQEKdMMHL24oYexjE3TIC0O0zGSqJ2aUY\n---", args);
+    crypto_auth_hmacsha256(mac, (uint8_t *)head, strlen(head), key);
+    sodium_bin2base64(b64, sizeof b64, mac, 32,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    int n = snprintf(file, cap, "%s %s\n", head, b64);
+    assert_true(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* That stanza alone: the unwrap is a known answer for scrypt with age's
+ * salt label. */
 static void scrypt_testkit_stanza(void **state)
 {
     (void)state;
-    static const char head[] =
-        "age-encryption.org/v1\n"
-        "-> scrypt rF0/NwblUHHTpgQgRpe5CQ 10\n"
-        "gUjEymFKMVXQEKdMMHL24oYexjE3TIC0O0zGSqJ2aUY\n"
-        "---";
-    uint8_t fk[16], key[32], mac[32], got[16];
-    char file[256];
-    unhex(fk, 16, "59454c4c4f57205355424d4152494e45");
-    assert_int_equal(coffer_hkdf_sha256(key, 32, NULL, 0, fk, 16,
-                                        (const uint8_t *)"header", 6), 0);
-    crypto_auth_hmacsha256(mac, (const uint8_t *)head, strlen(head), key);
-    char b64[64];
-    sodium_bin2base64(b64, sizeof b64, mac, 32,
-                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-    int n = snprintf(file, sizeof file, "%s %s\n", head, b64);
+    uint8_t fk[16], got[16];
+    char file[320];
+    size_t n = scrypt_file("rF0/NwblUHHTpgQgRpe5CQ 10", file, sizeof file);
     coffer_age_identity id = {.kind = COFFER_AGE_SCRYPT,
                               .passphrase = "password", .passlen = 8};
     size_t off;
     coffer_error err;
-    assert_int_equal(coffer_age_decrypt_header(&id, 1, (uint8_t *)file,
-                                               (size_t)n, got, &off, &err), 0);
+    unhex(fk, 16, TK_FILE_KEY);
+    assert_int_equal(coffer_age_decrypt_header(&id, 1, (uint8_t *)file, n,
+                                               got, &off, &err), 0);
     assert_memory_equal(got, fk, 16);
     id.passphrase = "hunter2";
     id.passlen = 7;
-    assert_int_equal(coffer_age_decrypt_header(&id, 1, (uint8_t *)file,
-                                               (size_t)n, got, &off, &err),
+    assert_int_equal(coffer_age_decrypt_header(&id, 1, (uint8_t *)file, n,
+                                               got, &off, &err),
                      COFFER_ECRYPTO);
     assert_non_null(strstr(err.message, "wrong passphrase"));
 }
@@ -717,8 +739,7 @@ static void roundtrip_scrypt(void **state)
                                         &n, &err), COFFER_EINVAL);
 }
 
-/* A file with a scrypt stanza at log_n whose text is given: header and
- * MAC made here with the file key, so only the stanza text varies. */
+/* scrypt stanza arguments: only the accepted form opens. */
 static void scrypt_stanza_text(void **state)
 {
     (void)state;
@@ -740,26 +761,17 @@ static void scrypt_stanza_text(void **state)
         {"rF0/NwblUHHTpgQgRpe5CQ 99", "work factor 99 exceeds"},
         {"rF0/NwblUHHTpgQgRpe5CQ 23", "work factor 23 exceeds the limit of 22"},
     };
-    uint8_t fk[16], key[32], mac[32], got[16];
-    unhex(fk, 16, "59454c4c4f57205355424d4152494e45");
-    assert_int_equal(coffer_hkdf_sha256(key, 32, NULL, 0, fk, 16,
-                                        (const uint8_t *)"header", 6), 0);
+    uint8_t got[16];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char head[256], file[320], b64[64];
-        snprintf(head, sizeof head, "age-encryption.org/v1\n-> scrypt %s\n"
-                 "gUjEymFKMVXQEKdMMHL24oYexjE3TIC0O0zGSqJ2aUY\n---",
-                 cases[i].arg);
-        crypto_auth_hmacsha256(mac, (uint8_t *)head, strlen(head), key);
-        sodium_bin2base64(b64, sizeof b64, mac, 32,
-                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-        int n = snprintf(file, sizeof file, "%s %s\n", head, b64);
+        char file[320];
+        size_t n = scrypt_file(cases[i].arg, file, sizeof file);
         coffer_age_identity id = {.kind = COFFER_AGE_SCRYPT,
                                   .passphrase = "password", .passlen = 8};
         size_t off;
         coffer_error err;
         coffer_error_clear(&err);
-        int rc = coffer_age_decrypt_header(&id, 1, (uint8_t *)file, (size_t)n,
-                                           got, &off, &err);
+        int rc = coffer_age_decrypt_header(&id, 1, (uint8_t *)file, n, got,
+                                           &off, &err);
         if (!cases[i].msg) {
             assert_int_equal(rc, 0);
             continue;
@@ -833,11 +845,9 @@ static void truncated_and_trailing(void **state)
     (void)state;
     coffer_age_identity id;
     coffer_age_recipient r;
-    keypair(&id, &r);
-    uint8_t *msg = calloc(1, 70000);
-    assert_non_null(msg);
+    uint8_t *msg;
     size_t n;
-    uint8_t *bin = encrypt_bin(&r, 1, msg, 70000, &n);
+    uint8_t *bin = sealed_zeros(&id, &r, 70000, &msg, &n);
     /* every prefix fails */
     for (size_t len = 0; len < n; len += (len < 300 ? 1 : 997))
         assert_fails(&id, 1, bin, len, NULL);
@@ -887,11 +897,9 @@ static void empty_last_chunk(void **state)
     (void)state;
     coffer_age_identity id;
     coffer_age_recipient r;
-    keypair(&id, &r);
-    uint8_t *msg = calloc(1, 65536);
-    assert_non_null(msg);
+    uint8_t *msg;
     size_t n, off;
-    uint8_t *bin = encrypt_bin(&r, 1, msg, 65536, &n);
+    uint8_t *bin = sealed_zeros(&id, &r, 65536, &msg, &n);
     uint8_t fk[16], key[32], nonce[12] = {0};
     coffer_error err;
     assert_int_equal(coffer_age_decrypt_header(&id, 1, bin, n, fk, &off, &err),

@@ -321,6 +321,8 @@ static int scrypt_wrap_key(uint8_t key[32], const char *pass, size_t passlen,
                            const uint8_t salt[SALT], int log_n)
 {
     uint8_t s[sizeof SCRYPT_LABEL - 1 + SALT];
+    if (!pass)
+        pass = ""; /* an empty passphrase; libsodium takes no NULL */
     memcpy(s, SCRYPT_LABEL, sizeof SCRYPT_LABEL - 1);
     memcpy(s + sizeof SCRYPT_LABEL - 1, salt, SALT);
     if (crypto_pwhash_scryptsalsa208sha256_ll(

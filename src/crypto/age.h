@@ -126,7 +126,10 @@ COFFER_INTERNAL int coffer_age_encrypt_binary(const coffer_age_recipient *r,
 
 /* Decrypts an age v1 file, armored or binary, with the first identity
  * that unwraps a stanza; writes the plaintext to out (caller's secure
- * buffer of outcap bytes). */
+ * buffer of outcap bytes). On failure *outlen is 0 and out holds no
+ * plaintext (chunks decrypted before a bad one are wiped). A scrypt
+ * identity refuses work factors above its max_log_n before running
+ * scrypt (log_n 18, age's default, takes 256 MiB and about a second). */
 COFFER_INTERNAL int coffer_age_decrypt(const coffer_age_identity *ids,
                                        size_t nids, const char *in,
                                        size_t inlen, uint8_t *out,

@@ -14,6 +14,7 @@
 #                  the header is there
 #   CLI_STATIC=1   a static-pie CLI (for container images; no etcd support,
 #                  dlopen does not work from a static binary)
+#   CLI_SODIUM=shared   link the CLI with libsodium.so (default: its .a)
 #   NODEPS=1       never run scripts/deps.sh (packaging, non-Debian systems)
 #   BUILD, PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR, DESTDIR, STRIP
 
@@ -95,7 +96,9 @@ endif
 
 ALL_CPPFLAGS = $(COFFER_CPPFLAGS) $(CPPFLAGS)
 ALL_CFLAGS   = $(ALL_CPPFLAGS) $(CFLAGS) $(COFFER_CFLAGS) $(if $(filter 1,$(WERROR)),-Werror)
-ALL_LDFLAGS  = $(CFLAGS) $(COFFER_CFLAGS) $(COFFER_LDFLAGS) $(LDFLAGS)
+ALL_LDFLAGS  = $(COFFER_LDFLAGS) $(LDFLAGS)
+# linking objects: the compile flags too (-fsanitize, -flto, -pthread ...)
+LINK_FLAGS   = $(CFLAGS) $(COFFER_CFLAGS) $(ALL_LDFLAGS)
 LDLIBS  := -lsodium -lm -pthread $(DL_LIBS)
 
 # The CLI is a dynamically linked PIE whose only shared dependency is libc:
@@ -110,7 +113,10 @@ CLI_LIBS    := $(LDLIBS)
 else
 # libm (part of glibc) stays a shared library, needed only when the compiler
 # does not inline what the CLI uses (clang keeps a call to ceil).
-SODIUM_A    := $(shell $(CC) -print-file-name=libsodium.a)
+# CLI_SODIUM=shared links libsodium dynamically (distribution packages, so
+# that a libsodium security update reaches the CLI).
+CLI_SODIUM  ?= static
+SODIUM_A    := $(if $(filter static,$(CLI_SODIUM)),$(shell $(CC) -print-file-name=libsodium.a))
 CLI_LDFLAGS := -pie -Wl,--as-needed
 CLI_LIBS    := $(if $(filter /%,$(SODIUM_A)),$(BSTATIC) -lsodium $(BDYNAMIC),-lsodium) \
                -lm -pthread $(DL_LIBS)
@@ -166,11 +172,11 @@ $(STATIC): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libcoffer.so.$(SOVER) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libcoffer.so.$(SOVER) $(LINK_FLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libcoffer.so.$(VERSION) $(BUILD)/libcoffer.so.$(SOVER)
 	ln -sf libcoffer.so.$(SOVER) $(BUILD)/libcoffer.so
 $(CLI): $(CLI_OBJ) $(STATIC) $(CONFIG)
-	$(CC) $(ALL_LDFLAGS) $(CLI_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS)
+	$(CC) $(LINK_FLAGS) $(CLI_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS)
 $(BUILD)/%: tools/%.c $(STATIC) $(CONFIG)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 $(BUILD)/examples/pg_connect: examples/pg_connect.c $(STATIC) $(CONFIG) | $(DEPS)-pg

@@ -161,6 +161,7 @@ $(DEPS)-%: scripts/deps.sh
 	@$(if $(filter 1,$(NODEPS)),:,sh scripts/deps.sh $(subst +, ,$*))
 	@touch $@
 deps: $(DEPS)-test+pg
+.PRECIOUS: $(DEPS)-%
 
 $(LIB_OBJ) $(CLI_OBJ): | $(DEPS)-build
 $(BUILD)/obj/%.o: %.c include/coffer.h src/internal.h $(CONFIG)
@@ -194,7 +195,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h tests/unit/store_testutil
 # "N passed, N failed". The packages come first, then a fresh make sees them.
 TEST_BUILD = $(MAKE) --no-print-directory WERROR=$(DEV_WERROR) all examples $(UNIT_BIN)
 test: $(DEPS)-test+pg
-	@$(TEST_BUILD)
+	+@$(TEST_BUILD)
 	@BUILD=$(BUILD) RUN_PREFIX="$(RUN_PREFIX)" sh tests/run.sh
 
 demo: $(DEPS)-build

@@ -5,15 +5,7 @@
 # dpkg -x (no container, no root), run the staged coffer, and compile and
 # run a program with pkg-config against the staged dev package.
 # Slow (a full package build): runs when CI=true or COFFER_TEST_DEB=1.
-set -u
-BUILD=${BUILD:-build}
-SUITES=${SUITES:-all}
-ROOT=$(pwd)
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-t() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+. tests/suites/tap.inc
 if [ "${CI:-}" != true ] && [ "${COFFER_TEST_DEB:-}" != 1 ]; then
     skip "Debian packages" "slow: set COFFER_TEST_DEB=1 (CI=true runs it)"; exit 0
 fi

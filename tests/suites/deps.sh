@@ -8,15 +8,7 @@
 # change of configuration rebuilds; toml-test fails in CI without a corpus;
 # a real build as an unprivileged user (when root can create one).
 # dpkg-query, id, sudo and apt-get are faked through PATH.
-set -u
-BUILD=${BUILD:-build}
-SUITES=${SUITES:-all}
-ROOT=$(pwd)
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-t() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+. tests/suites/tap.inc
 if [ "$SUITES" != all ]; then skip "deps" "not in $SUITES mode"; exit 0; fi
 tmp=$(mktemp -d)
 user=
@@ -26,7 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory "$@"; }
 has() { printf '%s\n' "$1" | grep -qE -- "$2"; }
 lacks() { ! has "$@"; }
 words() { tr ' \n' '\n\n' | grep -v '^$' | sort | tr '\n' ' '; }

@@ -5,17 +5,8 @@
 # dependencies; and that the Makefile keeps its required flags when a user
 # sets CFLAGS (make CFLAGS=-O0 / -g), handles _FORTIFY_SOURCE at -O0 and
 # from CPPFLAGS, and uses -Werror only when asked.
-set -u
-BUILD=${BUILD:-build}
-SUITES=${SUITES:-all}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-t() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+. tests/suites/tap.inc
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT INT TERM
-# a make of our own, not the one running the suite (its jobserver, goals)
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory "$@"; }
 
 cli="$BUILD/coffer"
 so="$BUILD/libcoffer.so.0"

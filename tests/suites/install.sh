@@ -4,12 +4,7 @@
 # (multiarch), BINDIR, MANDIR, INCLUDEDIR; the CLI is stripped; a program
 # builds against it with pkg-config and runs; make uninstall removes every
 # file and link install made, and nothing else.
-set -u
-BUILD=${BUILD:-build}
-n=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); echo "not ok $n - $1"; }
-t() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+. tests/suites/tap.inc
 if [ "${SUITES:-all}" != all ]; then echo "ok 1 - install # SKIP not in $SUITES mode"; exit 0; fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT INT TERM
 if make -s BUILD="$BUILD" install PREFIX="$tmp/prefix" >"$tmp/log" 2>&1; then ok "make install"

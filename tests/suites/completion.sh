@@ -4,7 +4,8 @@
 # values, key paths from `coffer list` for verbs taking a KEY, commands
 # after `run --`; never a value. bash: the completion function called with
 # COMP_WORDS; zsh: compinit registers _coffer for coffer, and the function
-# runs under stubs of compadd/_files that record what it offers.
+# runs under stubs of compadd/_files that record what it offers, and in a
+# real interactive zsh (zpty) where TAB goes through compinit.
 . tests/suites/cli-common.inc
 if [ "$SUITES" != all ]; then skip "completion" "not in $SUITES mode"; exit 0; fi
 BASHC="$ROOT/completions/coffer.bash"
@@ -114,4 +115,34 @@ got=$(zc coffer -f "$other" where '')
 t "zsh: keys follow the global -f" [ "$got" = "only_here " ]
 got=$(zc coffer -C '')
 t "zsh: -C completes directories" [ "$got" = "<dirs> " ]
+
+# The real thing: an interactive zsh in a zpty, compinit autoloading
+# _coffer from fpath, TAB typed; a compadd wrapper prints what the
+# completion system was given.
+zpty_complete() { # zpty_complete LINE: candidates offered for LINE<TAB>
+    cat >"$T/zp.zsh" <<'ZEOF'
+zmodload zsh/zpty || exit 2
+zpty z zsh -f -i
+zpty -w z "PROMPT='> '; fpath=($ZFP \$fpath); autoload -U compinit; compinit -u -d $ZDUMP"
+zpty -w z 'compadd() { builtin compadd -O __c "$@"; print -l -- "" "<cand>" $__c "</cand>" >/dev/tty; builtin compadd "$@" }'
+zpty -w z 'zstyle ":completion:*" list-prompt ""; setopt nobeep; echo READY'
+zpty -r z line '*READY*'
+zpty -n -w z "$ZLINE"$'\t'
+sleep 1
+out=
+while zpty -rt z chunk; do out+=$chunk; done
+zpty -d z
+print -r -- "$out" | tr -d '\r' | sed -n '/^<cand>$/,/^<\/cand>$/p' | grep -v '^</\{0,1\}cand>$'
+ZEOF
+    mkdir -p "$T/zfp"; cp "$ZSHC" "$T/zfp/"
+    ZFP="$T/zfp" ZDUMP="$T/zdump2" ZLINE="$1" timeout 20 zsh -f "$T/zp.zsh" 2>/dev/null | sort -u | tr '\n' ' '
+}
+got=$(zpty_complete 'coffer get db')
+if [ -z "$got" ] && ! zsh -f -c 'zmodload zsh/zpty' 2>/dev/null; then
+    skip "zsh (zpty): real completion" "zsh/zpty is not available"
+else
+    t "zsh (zpty, compinit): 'coffer get db<TAB>' offers key paths ($got)" [ "$got" = "db db.host db.port db_password " ]
+    got=$(zpty_complete 'coffer w')
+    t "zsh (zpty, compinit): 'coffer w<TAB>' offers watch, where ($got)" [ "$got" = "watch where " ]
+fi
 [ "$failed" -eq 0 ]

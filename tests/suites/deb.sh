@@ -18,7 +18,7 @@ for tool in dpkg-buildpackage lintian dh; do
 done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT INT TERM
 before=$(git status --porcelain 2>/dev/null)
-if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory BUILD="$tmp/b" deb >"$tmp/deb.log" 2>&1
+if mk BUILD="$tmp/b" deb >"$tmp/deb.log" 2>&1
 then ok "make deb (dpkg-buildpackage -us -uc -b, lintian without errors or warnings)"
 else nok "make deb: $(tail -n 15 "$tmp/deb.log")"; exit 1; fi
 t "the work tree is unchanged by the package build" [ "$(git status --porcelain 2>/dev/null)" = "$before" ]

@@ -100,7 +100,7 @@ t "make examples builds it (with the pg group)" eval 'has "$ex" "deps.sh pg" && 
 
 # A real build where dpkg says everything is missing and there is no way to
 # install: the library and CLI still build.
-if FAKE_INSTALLED= FAKE_UID=1000 fk env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -j2 BUILD="$tmp/b" all \
+if FAKE_INSTALLED= FAKE_UID=1000 fk env $MK_UNSET make -s -j2 BUILD="$tmp/b" all \
         >"$tmp/b.log" 2>&1 && [ -x "$tmp/b/coffer" ] && [ -f "$tmp/b/libcoffer.so.0.1.0" ]; then
     ok "make all builds when deps.sh cannot install anything (non-root, no sudo)"
 else nok "build without installable deps: $(tail -n 5 "$tmp/b.log")"; fi

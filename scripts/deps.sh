@@ -16,7 +16,7 @@ set -eu
 
 build="gcc libc6-dev make pkg-config libsodium-dev"
 test="$build libcmocka-dev python3 python3-dotenv git zsh dash
-      clang libclang-rt-14-dev valgrind gdb binutils
+      clang libclang-rt-14-dev valgrind gdb binutils man-db
       etcd-server etcd-client libcurl4-openssl-dev age openssl"
 pg="$build libpq-dev postgresql"
 bench="$build g++ libtomlplusplus-dev python3 python3-toml python3-dotenv python3-click hyperfine"

@@ -15,7 +15,7 @@
 set -eu
 
 build="gcc libc6-dev make pkg-config libsodium-dev"
-test="$build libcmocka-dev python3 python3-dotenv git zsh dash
+test="$build libcmocka-dev python3 python3-dotenv git bash zsh dash
       clang libclang-rt-14-dev valgrind gdb binutils man-db
       etcd-server etcd-client libcurl4-openssl-dev age openssl"
 pg="$build libpq-dev postgresql"

@@ -133,9 +133,11 @@ static void no_diag(void *ctx, const char *f, const char *m)
     (void)m;
 }
 
-static void stress(unsigned store_flags, int reloads)
+/* A sandbox with generation 0 written, the counters reset, and a store on
+ * it watched by a helper thread (debounce 1 ms). */
+static coffer_store *open_watched(const char *tag, unsigned store_flags)
 {
-    snprintf(root, sizeof root, "/tmp/coffer-stress-XXXXXX");
+    snprintf(root, sizeof root, "/tmp/coffer-%s-XXXXXX", tag);
     assert_non_null(mkdtemp(root));
     snprintf(file, sizeof file, "%s/secrets.toml", root);
     atomic_store(&written, 0);
@@ -143,7 +145,6 @@ static void stress(unsigned store_flags, int reloads)
     atomic_store(&lookups, 0);
     atomic_store(&failures, 0);
     write_gen(0);
-
     const char *paths[] = { file };
     coffer_store_options o;
     memset(&o, 0, sizeof o);
@@ -156,12 +157,19 @@ static void stress(unsigned store_flags, int reloads)
     coffer_snapshot *snap = NULL;
     assert_int_equal(coffer_store_acquire(s, &snap, NULL), 0);
     coffer_snapshot_release(snap);
-    /* The watcher reloads on the same events, concurrently. */
     coffer_watch_options wo;
     memset(&wo, 0, sizeof wo);
     wo.flags = COFFER_WATCH_THREAD;
     wo.debounce_ms = 1;
     assert_int_equal(coffer_store_watch(s, &wo, NULL), 0);
+    return s;
+}
+
+static void stress(unsigned store_flags, int reloads)
+{
+    /* The watcher reloads on the same events, concurrently. */
+    coffer_store *s = open_watched("stress", store_flags);
+    coffer_snapshot *snap = NULL;
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -216,28 +224,7 @@ static void d13_inplace_rewrites_never_empty(void **state)
     (void)state;
     const char *mode = getenv("SUITES");
     int rewrites = mode && strcmp(mode, "valgrind") == 0 ? 40 : 200;
-    snprintf(root, sizeof root, "/tmp/coffer-d13-XXXXXX");
-    assert_non_null(mkdtemp(root));
-    snprintf(file, sizeof file, "%s/secrets.toml", root);
-    atomic_store(&written, 0);
-    atomic_store(&stop, false);
-    atomic_store(&lookups, 0);
-    atomic_store(&failures, 0);
-    write_gen(0);
-    const char *paths[] = { file };
-    coffer_store_options o;
-    memset(&o, 0, sizeof o);
-    o.paths = paths;
-    o.path_count = 1;
-    o.flags = COFFER_STORE_PLAIN_MEMORY | COFFER_STORE_NO_ENV_SOURCES;
-    o.diag = no_diag;
-    coffer_store *s = NULL;
-    assert_int_equal(coffer_store_open(&o, &s, NULL), 0);
-    coffer_watch_options wo;
-    memset(&wo, 0, sizeof wo);
-    wo.flags = COFFER_WATCH_THREAD;
-    wo.debounce_ms = 1;
-    assert_int_equal(coffer_store_watch(s, &wo, NULL), 0);
+    coffer_store *s = open_watched("d13", COFFER_STORE_PLAIN_MEMORY);
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&th[i], NULL, reader, s), 0);

@@ -1,5 +1,6 @@
 /* env.c - exporting root-level secrets as environment variables, and
  * un-exporting exactly what coffer set. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 
 #include <stdio.h>
@@ -31,6 +32,8 @@ int coffer_env_value(const coffer_value *v, coffer_secbuf *out)
 {
     if (!v || !out)
         return COFFER_EINVAL;
+    if (v->flags & COFFER_NF_LOCKED)
+        return COFFER_ECRYPTO;
     char tmp[64];
     const char *p;
     size_t n;
@@ -216,6 +219,12 @@ int coffer_store_export(coffer_store *s, unsigned flags, coffer_error *err)
         const char *k, *p;
         size_t kl, n;
         const coffer_value *v = coffer_table_at(root, i, &k, &kl);
+        if (v->flags & COFFER_NF_LOCKED) { /* nothing half-exported */
+            rc = coffer_crypt_locked_error(snap, v, err);
+            pthread_mutex_unlock(&s->env_lock);
+            coffer_snapshot_release(snap);
+            return rc;
+        }
         if (coffer_env_name_ok(k, kl) && export_text(v, tmp, sizeof tmp, &p, &n)) {
             need += 2 * kl + n + 3;
             nexp++;

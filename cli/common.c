@@ -150,6 +150,20 @@ int cli_need_key(const char *key, const char *usage)
     return cli_usage(usage, true);
 }
 
+void cli_strip_identity_env(void)
+{
+    /* Overwrite the value in place first: unsetenv only drops the pointer
+     * and the bytes would stay in this process's memory. */
+    static const char *const names[] = { "COFFER_AGE_KEY",
+                                         "COFFER_AGE_PASSPHRASE" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *v = getenv(names[i]);
+        if (v)
+            coffer_memzero(v, strlen(v));
+        unsetenv(names[i]);
+    }
+}
+
 void cli_harden(void)
 {
 #ifdef __linux__
@@ -402,6 +416,7 @@ int cli_spawn(char *const argv[], char *out, size_t outsz)
                 close(pfd[1]);
         }
         unsetenv("COFFER_SECRETS"); /* git and its hooks get no secrets */
+        cli_strip_identity_env();
         execvp(argv[0], argv);
         _exit(127);
     }

@@ -26,6 +26,16 @@ static const char usage_main[] =
     "  check          validate sources, permissions and git hygiene\n"
     "  init           create .streamlit/secrets.toml (0600), never overwrite\n"
     "\n"
+    "encryption (values encrypted to age recipients, safe to commit):\n"
+    "  keygen         create an age identity (~/.config/coffer/keys.txt)\n"
+    "  encrypt        encrypt every value of a file in place (-r RECIPIENT)\n"
+    "  decrypt        print a file decrypted (--in-place to rewrite it)\n"
+    "  set KEY        set a value (from stdin or a prompt, never argv)\n"
+    "  unset KEY      remove a key\n"
+    "  edit           edit a file decrypted in $EDITOR, re-encrypt changes\n"
+    "  recipients     list, add or remove recipients\n"
+    "  rotate         new data key, every value re-encrypted\n"
+    "\n"
     "global options:\n"
     "  -C DIR             run as if started in DIR\n"
     "  -f, --file PATH    read PATH instead of the default files (repeatable;\n"
@@ -50,6 +60,14 @@ static const struct verb verbs[] = {
     { "watch", cmd_watch },
     { "check", cmd_check },
     { "init", cmd_init },
+    { "keygen", cmd_keygen },
+    { "encrypt", cmd_encrypt },
+    { "decrypt", cmd_decrypt },
+    { "set", cmd_set },
+    { "unset", cmd_unset },
+    { "edit", cmd_edit },
+    { "recipients", cmd_recipients },
+    { "rotate", cmd_rotate },
 };
 
 static const struct verb *find_verb(const char *name)

@@ -103,6 +103,7 @@ static pid_t start_child(struct restart *R)
     cli_signal_restore(fwd_sigs);
     if (!R->keep_cs)
         unsetenv("COFFER_SECRETS");
+    cli_strip_identity_env();
     execvp(R->cmd[0], R->cmd);
     int e = errno;
     exec_error(R->cmd[0], e);
@@ -316,6 +317,7 @@ int cmd_run(int argc, char **argv)
     }
     if (!keep_cs)
         unsetenv("COFFER_SECRETS");
+    cli_strip_identity_env();
     execvp(cmd[0], cmd);
     int e = errno;
     exec_error(cmd[0], e);

@@ -16,7 +16,10 @@
  * Errors: 0 or a negative COFFER_E* code with err filled (err may be
  * NULL). A file that is not age, is malformed, has a bad header MAC or
  * payload tag, or that no identity matches gives COFFER_ECRYPTO with a
- * message saying which; never any key material in a message.
+ * message saying which; never any key material in a message. Malformed
+ * key strings, identity files (err->line set) and arguments give
+ * COFFER_EINVAL; a plaintext larger than the caller's buffer gives
+ * COFFER_ELIMIT (nothing written).
  */
 #ifndef COFFER_CRYPTO_AGE_H
 #define COFFER_CRYPTO_AGE_H
@@ -84,6 +87,11 @@ COFFER_INTERNAL int coffer_age_identity_parse(const char *s, size_t n,
                                               coffer_error *err);
 COFFER_INTERNAL int coffer_age_identity_string(const unsigned char sk[32],
                                                char *out, size_t outsize);
+/* X25519(scalar, point) into out; COFFER_ECRYPTO (out zeroed) when the
+ * result is all zero, i.e. the point has low order (age rejects it). */
+COFFER_INTERNAL int coffer_age_x25519(unsigned char out[32],
+                                      const unsigned char scalar[32],
+                                      const unsigned char point[32]);
 /* A fresh X25519 key pair. */
 COFFER_INTERNAL int coffer_age_keygen(unsigned char sk[32],
                                       unsigned char pk[32]);
@@ -108,6 +116,13 @@ COFFER_INTERNAL int coffer_age_encrypt(const coffer_age_recipient *r,
                                        size_t nr, const uint8_t *msg,
                                        size_t len, char **out, size_t *outlen,
                                        coffer_error *err);
+
+/* The same age v1 file, not armored (binary); *out is malloc'd. */
+COFFER_INTERNAL int coffer_age_encrypt_binary(const coffer_age_recipient *r,
+                                              size_t nr, const uint8_t *msg,
+                                              size_t len, uint8_t **out,
+                                              size_t *outlen,
+                                              coffer_error *err);
 
 /* Decrypts an age v1 file, armored or binary, with the first identity
  * that unwraps a stanza; writes the plaintext to out (caller's secure

@@ -58,8 +58,8 @@ int cmd_edit(int argc, char **argv);
 int cmd_recipients(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 
-/* Removes the identity variables (COFFER_AGE_KEY, COFFER_AGE_PASSPHRASE)
- * from this process's environment: for children (run, git, editors). */
+/* Removes the identity variables (COFFER_AGE_KEY, COFFER_AGE_KEY_FILE,
+ * COFFER_AGE_PASSPHRASE) from this process's environment: for children (run, git, editors). */
 void cli_strip_identity_env(void);
 
 /* Diagnostics on stderr: "coffer: error: ...", "coffer: warning: ...". */

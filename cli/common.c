@@ -155,6 +155,7 @@ void cli_strip_identity_env(void)
     /* Overwrite the value in place first: unsetenv only drops the pointer
      * and the bytes would stay in this process's memory. */
     static const char *const names[] = { "COFFER_AGE_KEY",
+                                         "COFFER_AGE_KEY_FILE",
                                          "COFFER_AGE_PASSPHRASE" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char *v = getenv(names[i]);

@@ -17,7 +17,7 @@
 struct cedit {
     size_t start, end;  /* byte span replaced */
     char *text;         /* replacement (secure when it may hold a value) */
-    size_t len;
+    size_t len, cap;   /* cap: of the secure buffer */
     bool secure;
 };
 

@@ -215,6 +215,10 @@ static int parse_text(struct cdoc *d)
         return CLI_EXIT_INVALID;
     }
     d->body_end = offset_of(d, ml, 1);
+    /* the blank line written before the [coffer] table belongs to it */
+    while (d->body_end >= 2 && d->text.data[d->body_end - 1] == '\n' &&
+           d->text.data[d->body_end - 2] == '\n')
+        d->body_end--;
     d->nrecip = d->meta.nrecip;
     d->recip = calloc(d->nrecip, sizeof *d->recip);
     d->wrapped = calloc(d->nrecip, sizeof *d->wrapped);
@@ -265,7 +269,7 @@ static void drop_edits(struct cdoc *d)
     for (size_t i = 0; i < d->nedits; i++) {
         struct cedit *e = &d->edits[i];
         if (e->secure) {
-            coffer_secbuf b = { e->text, e->len, e->len + 1 };
+            coffer_secbuf b = { e->text, e->len, e->cap };
             coffer_secbuf_release(&b);
         } else {
             free(e->text);
@@ -440,9 +444,11 @@ int cdoc_edit(struct cdoc *d, size_t start, size_t end, const char *text,
     e->secure = secure;
     if (secure) {
         coffer_secbuf b = { NULL, 0, 0 };
-        if (coffer_secbuf_append(&b, text, len) != 0)
+        if (coffer_secbuf_append(&b, text, len) != 0 ||
+            coffer_secbuf_reserve(&b, 1) != 0)
             return oom();
         e->text = b.data;
+        e->cap = b.cap;
     } else {
         e->text = malloc(len + 1);
         if (!e->text)
@@ -715,6 +721,10 @@ int cdoc_decrypt_body(struct cdoc *d, coffer_secbuf *out)
         return x.rc ? x.rc : oom();
     int rc = cdoc_apply(d, out);
     drop_edits(d);
+    /* the blank line written before the [coffer] table goes with it */
+    while (rc == 0 && d->has_meta && out->len >= 2 &&
+           out->data[out->len - 1] == '\n' && out->data[out->len - 2] == '\n')
+        out->data[--out->len] = '\0';
     return rc;
 }
 
@@ -827,8 +837,7 @@ static int run_editor(const char *path)
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
-        unsetenv("COFFER_AGE_KEY");
-        unsetenv("COFFER_AGE_PASSPHRASE");
+        cli_strip_identity_env();
         unsetenv("COFFER_SECRETS");
         execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", ed, path, (char *)NULL);
         _exit(127);

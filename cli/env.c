@@ -91,6 +91,22 @@ int cmd_env(int argc, char **argv)
         }
         val.b.len = 0;
         int ok = coffer_env_value(v, &val.b);
+        if (ok == COFFER_ECRYPTO) { /* locked: the lookup names the file */
+            coffer_error err;
+            memset(&err, 0, sizeof err);
+            const coffer_value *dummy;
+            cli_out_release(&val);
+            cli_out_key(&val, k, kl);
+            if (coffer_snapshot_get(snap, val.b.data ? val.b.data : "", &dummy,
+                                    &err) != 0 && err.code == COFFER_ECRYPTO) {
+                rc = cli_fail(&err);
+                cli_out_release(&o);
+                cli_out_release(&val);
+                coffer_snapshot_release(snap);
+                coffer_store_close(s);
+                return rc;
+            }
+        }
         if (ok < 0) {
             o.failed = ok;
             break;

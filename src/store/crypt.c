@@ -172,7 +172,7 @@ int coffer_crypt_open(const uint8_t key[32], const char *path, size_t pathlen,
     const char *b64;
     size_t bl;
     if (!enc_split(enc, n, &t, &b64, &bl))
-        return coffer_error_set(err, COFFER_ECRYPTO, file, 0, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "encrypted value '%.120s' in '%s' is malformed",
                                 path, file);
     size_t bincap = bl / 4 * 3 + 3;
@@ -185,14 +185,14 @@ int coffer_crypt_open(const uint8_t key[32], const char *path, size_t pathlen,
     if (sodium_base642bin(bin, bincap, b64, bl, NULL, &blen, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         blen < COFFER_CRYPT_NONCE + COFFER_CRYPT_TAG) {
-        rc = coffer_error_set(err, COFFER_ECRYPTO, file, 0, 0,
+        rc = coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                               "encrypted value '%.120s' in '%s' is malformed",
                               path, file);
         goto out;
     }
     size_t plen = blen - COFFER_CRYPT_NONCE - COFFER_CRYPT_TAG;
     if (plen > cap) {
-        rc = coffer_error_set(err, COFFER_ELIMIT, file, 0, 0,
+        rc = coffer_error_set(err, COFFER_ELIMIT, NULL, 0, 0,
                               "encrypted value '%.120s' in '%s' is too large",
                               path, file);
         goto out;
@@ -213,7 +213,7 @@ int coffer_crypt_open(const uint8_t key[32], const char *path, size_t pathlen,
     free(ad);
     if (bad) {
         sodium_memzero(pt, plen);
-        rc = coffer_error_set(err, COFFER_ECRYPTO, file, 0, 0,
+        rc = coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                               "encrypted value '%.120s' in '%s' fails "
                               "authentication (tampered, or moved from another "
                               "key or file)",
@@ -321,35 +321,35 @@ int coffer_crypt_meta_read(const coffer_value *root, coffer_crypt_meta *m,
     m->table = t;
     const coffer_value *v = coffer_table_get(t, "version", 7);
     if (!v)
-        return coffer_error_set(err, COFFER_ECRYPTO, file, t->line, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "the [coffer] table of '%s' has no version", file);
     if (coffer_value_int(v, &m->version) != 0 || m->version != 1)
-        return coffer_error_set(err, COFFER_ECRYPTO, file, v->line, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "'%s' has an unsupported coffer version "
                                 "(this coffer reads version 1)", file);
     m->recipients = coffer_table_get(t, "recipients", 10);
     m->wrapped = coffer_table_get(t, "wrapped", 7);
     if (coffer_value_type(m->recipients) != COFFER_TYPE_ARRAY ||
         coffer_array_count(m->recipients) == 0)
-        return coffer_error_set(err, COFFER_ECRYPTO, file, t->line, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "the [coffer] table of '%s' has no recipients",
                                 file);
     m->nrecip = coffer_array_count(m->recipients);
     if (coffer_value_type(m->wrapped) != COFFER_TYPE_ARRAY ||
         coffer_array_count(m->wrapped) != m->nrecip)
-        return coffer_error_set(err, COFFER_ECRYPTO, file, t->line, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "the [coffer] table of '%s' needs one wrapped "
                                 "data key per recipient", file);
     for (size_t i = 0; i < m->nrecip; i++) {
         if (coffer_value_type(coffer_array_at(m->recipients, i)) != COFFER_TYPE_STRING ||
             coffer_value_type(coffer_array_at(m->wrapped, i)) != COFFER_TYPE_STRING)
-            return coffer_error_set(err, COFFER_ECRYPTO, file, t->line, 0,
+            return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                     "recipients and wrapped keys of '%s' must "
                                     "be strings", file);
     }
     const coffer_value *mac = coffer_table_get(t, "mac", 3);
     if (!mac || coffer_value_string(mac, &m->mac, &m->maclen) != 0)
-        return coffer_error_set(err, COFFER_ECRYPTO, file, t->line, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "'%s' has no mac in its [coffer] table "
                                 "(stripped?)", file);
     return 0;
@@ -461,7 +461,7 @@ int coffer_crypt_mac_check(const uint8_t key[32], const coffer_crypt_meta *m,
     if (sodium_base642bin(want, sizeof want, m->mac, m->maclen, NULL, &wl, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         wl != 32 || sodium_memcmp(mac, want, 32) != 0)
-        rc = coffer_error_set(err, COFFER_ECRYPTO, file, 0, 0,
+        rc = coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                               "mac mismatch in '%s': an encrypted value or a "
                               "recipient was added, removed, reordered or "
                               "replaced", file);
@@ -624,7 +624,7 @@ int coffer_crypt_unwrap(const coffer_crypt_meta *m, const coffer_crypt_ids *ids,
         sodium_memzero(key, 32);
         if (id->kind == COFFER_AGE_SCRYPT)
             continue; /* a wrong passphrase: try the others */
-        return coffer_error_set(err, COFFER_ECRYPTO, file, 0, 0,
+        return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "the data key of '%s' wrapped for '%.*s' "
                                 "cannot be unwrapped by its identity: %s",
                                 file, (int)(rl > 80 ? 80 : rl), r,
@@ -665,7 +665,7 @@ int coffer_crypt_locked_error(const coffer_snapshot *snap,
         file = l->name;
         note = l->lock_note ? l->lock_note : "";
     }
-    return coffer_error_set(err, COFFER_ECRYPTO, file, 0, 0,
+    return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                             "no identity can decrypt '%s'%s", file, note);
 }
 
@@ -719,7 +719,7 @@ static int set_scalar(struct dec_walk *w, coffer_value *v, coffer_type want,
 {
     char buf[160];
     if (n > sizeof buf - 5)
-        return coffer_error_set(w->err, COFFER_ECRYPTO, w->file, 0, 0,
+        return coffer_error_set(w->err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "encrypted value '%.120s' in '%s' is not a "
                                 "valid %s", path, w->file,
                                 coffer_crypt_type_name(want));
@@ -734,7 +734,7 @@ static int set_scalar(struct dec_walk *w, coffer_value *v, coffer_type want,
     const coffer_value *pv = rc ? NULL : coffer_table_get(coffer_doc_root(doc), "v", 1);
     if (!pv || pv->type != want) {
         coffer_doc_free(doc);
-        return coffer_error_set(w->err, COFFER_ECRYPTO, w->file, 0, 0,
+        return coffer_error_set(w->err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "encrypted value '%.120s' in '%s' is not a "
                                 "valid %s", path, w->file,
                                 coffer_crypt_type_name(want));
@@ -774,7 +774,7 @@ static int dec_value(void *ctx, coffer_value *v, const char *path,
     }
     w->nenc++;
     if (coffer_crypt_enc_type(v->u.s, v->len) == COFFER_TYPE_NONE)
-        return coffer_error_set(w->err, COFFER_ECRYPTO, w->file, v->line, v->col,
+        return coffer_error_set(w->err, COFFER_ECRYPTO, NULL, 0, 0,
                                 "encrypted value '%.120s' in '%s' is malformed",
                                 path, w->file);
     if (!w->key) {
@@ -845,7 +845,7 @@ int coffer_crypt_layer(coffer_loadctx *lc, const char *name, bool maybe_enc,
         if (r < 0)
             return r;
         if (probe.nenc)
-            return coffer_error_set(err, COFFER_ECRYPTO, name, 0, 0,
+            return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,
                                     "'%s' has encrypted values but no [coffer] "
                                     "metadata (removed or truncated file?)",
                                     name);

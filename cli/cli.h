@@ -40,6 +40,8 @@ extern struct cli_global cli_g;
 
 /* Verbs. */
 int cmd_get(int argc, char **argv);
+int cmd_has(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_where(int argc, char **argv);
 int cmd_paths(int argc, char **argv);
@@ -126,14 +128,36 @@ void cli_out_release(struct cli_out *o);
 /* write(2) until done, retrying on EINTR. Returns 0 or -1 (errno). */
 int cli_write_all(int fd, const void *p, size_t n);
 
-/* Runs argv (argv[0] looked up in PATH) with stdin, stdout and stderr on
+/* Runs "git -C dir ARGS..." hardened against the repository it looks at
+ * (no fsmonitor, hooks, pager, system config or GIT_* redirection from
+ * the environment, no COFFER_SECRETS) with stdin, stdout and stderr on
  * /dev/null, or stdout into out (up to outsz-1 bytes, NUL-terminated) when
- * out is not NULL. Returns the exit status, 127 if it could not be run,
- * or -1 if it was killed by a signal. */
-int cli_spawn(char *const argv[], char *out, size_t outsz);
+ * out is not NULL. args ends with NULL. Returns the exit status, 127 if
+ * git could not be run, or -1 if it was killed by a signal. */
+int cli_git(const char *dir, char *const args[], char *out, size_t outsz);
 
 /* ISO-8601 UTC time "2026-11-27T21:00:00Z" into buf (>= 32 bytes). */
 void cli_now_iso(char *buf, size_t n);
+
+/* Variable naming options shared by env and run: --prefix PREFIX,
+ * --upper, --booleans, --allow-env NAME (repeatable). cli_env_option
+ * consumes argv[*i] (and its value): 1 if it was one of them, 0 if not,
+ * -1 after a message for a bad value. */
+struct cli_env {
+    coffer_env_options opt;
+    const char *allow[65];
+    size_t nallow;
+};
+#define CLI_ENV_OPTIONS_HELP \
+    "  --prefix PREFIX   prepend PREFIX to every variable name (APP_)\n" \
+    "  --upper           upper-case the names (db_password: DB_PASSWORD)\n" \
+    "  --booleans        also export booleans, as true or false\n" \
+    "  --allow-env NAME  export NAME although it is a loader, shell or\n" \
+    "                    interpreter variable (PATH, LD_*, ...; see\n" \
+    "                    coffer(1)); repeatable; also COFFER_ALLOW_ENV\n"
+int cli_env_option(int argc, char **argv, int *i, struct cli_env *e);
+/* The warning for a key that is not exported (escaped key, reason). */
+void cli_env_warn(const coffer_env_item *it);
 
 /* Self-pipe for signals: installs handlers for the given signals (list
  * ends with 0) that write the signal number into a pipe. Returns the read

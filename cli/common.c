@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -389,17 +390,89 @@ int cli_write_all(int fd, const void *p, size_t n)
 
 /* ---- processes ---- */
 
-int cli_spawn(char *const argv[], char *out, size_t outsz)
+/* The environment git gets: the caller's, minus every GIT_* variable that
+ * could redirect it (GIT_DIR, GIT_CONFIG_*, GIT_EXEC_PATH, GIT_PAGER ...;
+ * GIT_CEILING_DIRECTORIES only limits the search and stays), minus the
+ * pager and COFFER_SECRETS, plus settings that keep git from reading the
+ * system config, prompting or paging. */
+static char **git_environ(void)
 {
-    int pfd[2] = { -1, -1 };
-    if (out && pipe(pfd) != 0)
+    extern char **environ;
+    static char *const add[] = { "GIT_CONFIG_NOSYSTEM=1", "GIT_PAGER=cat",
+                                 "PAGER=cat", "GIT_TERMINAL_PROMPT=0",
+                                 "GIT_OPTIONAL_LOCKS=0", NULL };
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **env = calloc(n + sizeof add / sizeof add[0], sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = environ[i];
+        if ((strncmp(e, "GIT_", 4) == 0 &&
+             strncmp(e, "GIT_CEILING_DIRECTORIES=", 24) != 0) ||
+            strncmp(e, "PAGER=", 6) == 0 ||
+            strncmp(e, "COFFER_SECRETS=", 15) == 0 ||
+            strncmp(e, "COFFER_AGE_", 11) == 0) /* identities */
+            continue;
+        env[k++] = environ[i];
+    }
+    for (size_t i = 0; add[i]; i++)
+        env[k++] = add[i];
+    env[k] = NULL;
+    return env;
+}
+
+#define CLI_GIT_TIMEOUT_MS 10000
+
+/* Milliseconds left of git's time budget since t0 (0 when spent). */
+static long git_left_ms(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)(now.tv_sec - t0->tv_sec) * 1000 +
+              (now.tv_nsec - t0->tv_nsec) / 1000000;
+    return ms >= CLI_GIT_TIMEOUT_MS ? 0 : CLI_GIT_TIMEOUT_MS - ms;
+}
+
+int cli_git(const char *dir, char *const args[], char *out, size_t outsz)
+{
+    /* The repository's own configuration must not run anything: no
+     * fsmonitor hook, no hooks, no pager. */
+    static char *const pre[] = { "git", "--no-pager", "-c", "core.fsmonitor=",
+                                 "-c", "core.hooksPath=/dev/null", "-c",
+                                 "core.pager=cat", "-c", "pager.ls-files=false",
+                                 "-C" };
+    size_t npre = sizeof pre / sizeof pre[0], nargs = 0;
+    while (args[nargs])
+        nargs++;
+    char **argv = calloc(npre + nargs + 2, sizeof *argv);
+    char **env = git_environ();
+    if (!argv || !env) {
+        free(argv);
+        free(env);
         return 127;
+    }
+    memcpy(argv, pre, sizeof pre);
+    argv[npre] = (char *)dir;
+    memcpy(argv + npre + 1, args, nargs * sizeof *argv);
+    argv[npre + 1 + nargs] = NULL;
+
+    int pfd[2] = { -1, -1 };
+    if (out && pipe(pfd) != 0) {
+        free(argv);
+        free(env);
+        return 127;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         if (out) {
             close(pfd[0]);
             close(pfd[1]);
         }
+        free(argv);
+        free(env);
         return 127;
     }
     if (pid == 0) {
@@ -416,15 +489,25 @@ int cli_spawn(char *const argv[], char *out, size_t outsz)
             if (pfd[1] > 2)
                 close(pfd[1]);
         }
-        unsetenv("COFFER_SECRETS"); /* git and its hooks get no secrets */
-        cli_strip_identity_env();
-        execvp(argv[0], argv);
+        execvpe(argv[0], argv, env);
         _exit(127);
     }
+    free(argv);
+    free(env);
+    /* git must never hang coffer (a FIFO .gitignore blocks its read):
+     * CLI_GIT_TIMEOUT_MS, then SIGKILL. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t got = 0;
     if (out) {
         close(pfd[1]);
         for (;;) {
+            struct pollfd pf = { pfd[0], POLLIN, 0 };
+            int pr = poll(&pf, 1, (int)git_left_ms(&t0));
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr <= 0)
+                break; /* timed out: killed below */
             char tmp[512];
             ssize_t r = read(pfd[0], tmp, sizeof tmp);
             if (r < 0 && errno == EINTR)
@@ -441,9 +524,20 @@ int cli_spawn(char *const argv[], char *out, size_t outsz)
         out[got] = '\0';
     }
     int st;
-    while (waitpid(pid, &st, 0) < 0) {
-        if (errno != EINTR)
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
             return 127;
+        if (git_left_ms(&t0) == 0) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+        struct timespec nap = { 0, 2 * 1000 * 1000 };
+        nanosleep(&nap, NULL);
     }
     if (WIFEXITED(st))
         return WEXITSTATUS(st);

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds every fuzz/fuzz_*.c as a libFuzzer target (clang, ASan + UBSan)
+# Builds every fuzz/fuzz_*.c (toml, load, roundtrip, env) as a libFuzzer
+# target (clang, ASan + UBSan)
 # into build-fuzz/ and runs each for $1 seconds (default 60). A target may
 # declare extra link flags in a comment line "// fuzz-ldflags: ...".
 # Corpora live in fuzz/corpus-<target>/ (gitignored); an empty corpus is

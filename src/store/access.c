@@ -7,7 +7,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WHERE_TEXT "in secrets.toml or a secrets directory"
+/* The sources a key was looked for in, for a message: "'A', 'B'" (the
+ * snapshot's layers in order), cut with "..." to fit n bytes. */
+static void searched(const coffer_snapshot *snap, char *buf, size_t n)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < snap->nlayers; i++) {
+        const char *name = snap->layers[i].name;
+        size_t need = strlen(name) + (i ? 4 : 2);
+        if (pos + need + 4 >= n) {
+            snprintf(buf + pos, n - pos, "%s...", i ? ", " : "");
+            return;
+        }
+        pos += (size_t)snprintf(buf + pos, n - pos, "%s'%s'", i ? ", " : "",
+                                name);
+    }
+}
 
 /* --------------------------------------------------------- path walk */
 
@@ -215,13 +231,16 @@ static int walk_error(const coffer_snapshot *snap, const char *path,
     }
     char sug[160];
     suggest(snap, path, &w, shown, w.prefix_end, sug, sizeof sug);
+    /* The message names the sources searched, in the room left. */
+    size_t used = strlen(shown) + strlen(sug) + 48;
+    char where[COFFER_ERROR_MESSAGE_MAX];
+    searched(snap, where, used < sizeof where - 8 ? sizeof where - used : 8);
     if (sug[0])
         return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
-                                "key '%s' not found " WHERE_TEXT
-                                "; did you mean '%s'?",
-                                shown, sug);
+                                "key '%s' not found in %s; did you mean '%s'?",
+                                shown, where, sug);
     return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
-                            "key '%s' not found " WHERE_TEXT, shown);
+                            "key '%s' not found in %s", shown, where);
 }
 
 
@@ -648,14 +667,18 @@ size_t coffer_path_append_key(char *buf, size_t n, size_t pos, const char *key,
         PUT('"');
         for (size_t i = 0; i < keylen; i++) {
             unsigned char c = (unsigned char)key[i];
+            size_t hl = 1;
+            unsigned cp = coffer_key_hazard(key, keylen, i, &hl);
             if (c == '"' || c == '\\') {
                 PUT('\\');
                 PUT((char)c);
-            } else if (c < 0x20 || c == 0x7f) {
+            } else if (c < 0x20 || c == 0x7f || cp) {
+                /* Terminal controls (C0, DEL, C1, bidi): as \uXXXX. */
                 char esc[8];
-                snprintf(esc, sizeof esc, "\\u%04x", c);
+                snprintf(esc, sizeof esc, "\\u%04x", cp ? cp : c);
                 for (int j = 0; esc[j]; j++)
                     PUT(esc[j]);
+                i += hl - 1;
             } else {
                 PUT((char)c);
             }

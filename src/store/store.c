@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void coffer_store_diag(const coffer_store *s, const char *file,
@@ -20,6 +22,29 @@ void coffer_store_diag(const coffer_store *s, const char *file,
         fprintf(stderr, "coffer: warning: %s: %s\n", file, message);
     else
         fprintf(stderr, "coffer: warning: %s\n", message);
+}
+
+int coffer_env_strict(bool *strict, coffer_error *err)
+{
+    static const char *const on[] = { "1", "true", "yes", "on" };
+    static const char *const off[] = { "", "0", "false", "no", "off" };
+    *strict = false;
+    const char *v = getenv("COFFER_STRICT");
+    if (!v)
+        return 0;
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++)
+        if (strcasecmp(v, on[i]) == 0) {
+            *strict = true;
+            return 0;
+        }
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++)
+        if (strcasecmp(v, off[i]) == 0)
+            return 0;
+    /* Fail closed: a value meant to turn strict mode on must not leave it
+     * off silently. The value is configuration, not a secret. */
+    return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                            "invalid COFFER_STRICT value '%.40s' (use 1, true, "
+                            "yes, on, or 0, false, no, off)", v);
 }
 
 static char *dup_or_null(const char *s)
@@ -53,6 +78,46 @@ static void free_secret(coffer_store *s, char *p, size_t cap)
     }
 }
 
+/* True if [p, p+n) lies in one writable mapping of this process (the
+ * initial environment on the stack, or libc's heap copy from setenv; not
+ * a string literal handed to putenv). */
+static bool writable(const void *p, size_t n)
+{
+#ifdef __linux__
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return false;
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    char line[512];
+    bool ok = false;
+    while (!ok && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
+            lo <= a && b <= hi)
+            ok = perms[0] == 'r' && perms[1] == 'w';
+    }
+    fclose(f);
+    return ok;
+#else
+    (void)p;
+    (void)n;
+    return false;
+#endif
+}
+
+/* $COFFER_SECRETS, once copied: its bytes in the environment (for the
+ * program's initial environment, the block on the stack that
+ * /proc/PID/environ and core dumps show) are overwritten in place, then
+ * the variable is unset, so the first store opened takes it and no copy
+ * stays behind. See docs/SECURITY.md for what this cannot reach. */
+static void scrub_env_text(char *txt, size_t n)
+{
+    if (writable(txt, n))
+        coffer_memzero(txt, n);
+    unsetenv("COFFER_SECRETS");
+}
+
 int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
                       coffer_error *err)
 {
@@ -77,8 +142,13 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
     atomic_init(&s->resolved, false);
     atomic_init(&s->loaded_once, false);
     s->flags = opt->flags;
-    const char *strict = getenv("COFFER_STRICT");
-    if (strict && strcmp(strict, "1") == 0)
+    bool strict;
+    int src = coffer_env_strict(&strict, err);
+    if (src) {
+        coffer_store_close(s);
+        return src;
+    }
+    if (strict)
         s->flags |= COFFER_STORE_STRICT_PERMS;
     s->diag = opt->diag;
     s->diag_ctx = opt->diag_ctx;
@@ -116,11 +186,14 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
             s->home[--n] = '\0';
     }
     int bad = !s->cwd || (home && *home && !s->home);
+    /* The directory rule's stops, resolved once (file.c). */
+    s->real_cwd = s->cwd ? realpath(s->cwd, NULL) : NULL;
+    s->real_home = s->home ? realpath(s->home, NULL) : NULL;
     if (!(s->flags & COFFER_STORE_NO_ENV_SOURCES)) {
         const char *cd = getenv("CREDENTIALS_DIRECTORY");
         s->env_credentials = dup_or_null(cd && *cd ? cd : NULL);
         bad |= cd && *cd && !s->env_credentials;
-        const char *txt = getenv("COFFER_SECRETS");
+        char *txt = getenv("COFFER_SECRETS");
         if (txt && *txt) { /* empty counts as unset: no silent empty source */
             size_t n = strlen(txt);
             s->env_text = s->alloc->alloc(s->alloc->ctx, n + 1);
@@ -128,6 +201,7 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
                 memcpy(s->env_text, txt, n + 1);
                 s->env_text_len = n;
                 s->env_text_cap = n + 1;
+                scrub_env_text(txt, n);
             } else {
                 bad = 1;
             }
@@ -156,7 +230,14 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
             s->opt_path_count = i + 1;
         }
     } else {
+        /* STREAMLIT_SECRETS_FILES (the convention's own variable) is an
+         * alias; COFFER_SECRETS_FILES wins when both are set. */
         const char *ef = getenv("COFFER_SECRETS_FILES");
+        s->env_files_name = "COFFER_SECRETS_FILES";
+        if (!ef || !*ef) {
+            ef = getenv("STREAMLIT_SECRETS_FILES");
+            s->env_files_name = "STREAMLIT_SECRETS_FILES";
+        }
         s->env_files = dup_or_null(ef && *ef ? ef : NULL);
         bad |= ef && *ef && !s->env_files;
     }
@@ -196,6 +277,8 @@ void coffer_store_close(coffer_store *s)
     free(s->env_age_key_file);
     free(s->cwd);
     free(s->home);
+    free(s->real_cwd);
+    free(s->real_home);
     free(s->env_files);
     free(s->env_credentials);
     pthread_mutex_destroy(&s->res_lock);

@@ -688,7 +688,7 @@ static int do_reload(struct coffer_watch *w, coffer_error *err)
     }
     if (w->opt.flags & COFFER_WATCH_EXPORT) {
         coffer_error_clear(&e);
-        if (coffer_store_export(w->store, 0, &e) < 0 && w->opt.on_error)
+        if (coffer_store_reexport(w->store, &e) < 0 && w->opt.on_error)
             w->opt.on_error(w->opt.ctx, &e);
     }
     if (w->opt.on_change) {

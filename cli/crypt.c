@@ -518,6 +518,24 @@ static int check_value(coffer_type t, const coffer_secbuf *val)
     return rc;
 }
 
+/* The common start of set and unset once options are read: KEY given,
+ * FILE defaulted, KEY split into steps. 0 or an exit status. */
+static int key_setup(const char *key, const char **file, struct steps *st,
+                     const char *usage)
+{
+    memset(st, 0, sizeof *st);
+    int bad = cli_need_key(key, usage);
+    if (bad)
+        return bad;
+    if (!*file)
+        *file = cli_default_file();
+    cli_harden();
+    int rc = parse_key(key, st);
+    if (rc)
+        steps_free(st);
+    return rc;
+}
+
 int cmd_set(int argc, char **argv)
 {
     const char *key = NULL, *file = NULL;
@@ -549,18 +567,10 @@ int cmd_set(int argc, char **argv)
         if (bad)
             return bad;
     }
-    int bad = cli_need_key(key, usage_set);
-    if (bad)
-        return bad;
-    if (!file)
-        file = cli_default_file();
-    cli_harden();
     struct steps st;
-    int rc = parse_key(key, &st);
-    if (rc) {
-        steps_free(&st);
+    int rc = key_setup(key, &file, &st, usage_set);
+    if (rc)
         return rc;
-    }
     struct cdoc d;
     coffer_secbuf val = { NULL, 0, 0 }, body = { NULL, 0, 0 };
     struct cli_out path, line;
@@ -673,18 +683,10 @@ int cmd_unset(int argc, char **argv)
         if (bad)
             return bad;
     }
-    int bad = cli_need_key(key, usage_unset);
-    if (bad)
-        return bad;
-    if (!file)
-        file = cli_default_file();
-    cli_harden();
     struct steps st;
-    int rc = parse_key(key, &st);
-    if (rc) {
-        steps_free(&st);
+    int rc = key_setup(key, &file, &st, usage_unset);
+    if (rc)
         return rc;
-    }
     struct cdoc d;
     coffer_secbuf body = { NULL, 0, 0 };
     struct cli_out path;
@@ -812,17 +814,15 @@ static int rot_one(void *ctx, coffer_value *v, const char *path, size_t pathlen)
     coffer_secbuf_release(&pt);
     if (rc)
         return r->rc = oom();
-    size_t s, e;
+    size_t s, e, ql;
     cdoc_span(r->d, v, &s, &e);
-    char *q = malloc(el + 3);
-    if (!q) {
-        free(enc);
-        return r->rc = oom();
-    }
-    snprintf(q, el + 3, "\"%s\"", enc);
+    char *q;
+    rc = cdoc_quote_enc(enc, el, &q, &ql);
     free(enc);
-    rc = cdoc_edit(r->d, s, e, q, el + 2, false);
-    free(q);
+    if (rc == 0) {
+        rc = cdoc_edit(r->d, s, e, q, ql, false);
+        free(q);
+    }
     return r->rc = rc;
 }
 

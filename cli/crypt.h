@@ -64,6 +64,8 @@ int cdoc_add_recipient(struct cdoc *d, const char *r, const char *pass,
                        size_t passlen);
 /* Re-wraps the data key for every recipient (after a new key). */
 int cdoc_rewrap(struct cdoc *d, const char *pass, size_t passlen);
+/* An ENC string as a quoted TOML string (malloc'd). */
+int cdoc_quote_enc(const char *enc, size_t n, char **out, size_t *outlen);
 /* Seals a plaintext for path into a quoted TOML string (malloc'd). */
 int cdoc_seal_quoted(struct cdoc *d, coffer_type t, const char *path,
                      const uint8_t *pt, size_t n, char **out, size_t *outlen);

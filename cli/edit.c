@@ -487,6 +487,20 @@ int cdoc_apply(const struct cdoc *d, coffer_secbuf *out)
     return 0;
 }
 
+int cdoc_quote_enc(const char *enc, size_t el, char **out, size_t *outlen)
+{
+    char *q = malloc(el + 3);
+    if (!q)
+        return oom();
+    q[0] = '"';
+    memcpy(q + 1, enc, el);
+    q[el + 1] = '"';
+    q[el + 2] = '\0';
+    *out = q;
+    *outlen = el + 2;
+    return 0;
+}
+
 int cdoc_seal_quoted(struct cdoc *d, coffer_type t, const char *path,
                      const uint8_t *pt, size_t n, char **out, size_t *outlen)
 {
@@ -494,19 +508,9 @@ int cdoc_seal_quoted(struct cdoc *d, coffer_type t, const char *path,
     size_t el;
     if (coffer_crypt_seal(d->key, t, path, strlen(path), pt, n, &enc, &el) != 0)
         return oom();
-    char *q = malloc(el + 3);
-    if (!q) {
-        free(enc);
-        return oom();
-    }
-    q[0] = '"';
-    memcpy(q + 1, enc, el);
-    q[el + 1] = '"';
-    q[el + 2] = '\0';
+    int rc = cdoc_quote_enc(enc, el, out, outlen);
     free(enc);
-    *out = q;
-    *outlen = el + 2;
-    return 0;
+    return rc;
 }
 
 static int wrap_for(struct cdoc *d, const char *r, const char *pass,
@@ -925,15 +929,13 @@ static int reencrypt_one(void *ctx, coffer_value *v, const char *path,
         if (!ov->enc)
             return 0; /* plaintext before: stays plaintext */
         if (coffer_equal_ct(ov->text.data, ov->text.len, tok, tl)) {
-            size_t el = strlen(ov->enc);
-            char *q = malloc(el + 3);
-            if (!q)
-                return r->rc = oom();
-            q[0] = '"';
-            memcpy(q + 1, ov->enc, el);
-            q[el + 1] = '"';
-            int rc = cdoc_edit(r->nd, s, e, q, el + 2, false);
-            free(q);
+            char *q;
+            size_t ql;
+            int rc = cdoc_quote_enc(ov->enc, strlen(ov->enc), &q, &ql);
+            if (rc == 0) {
+                rc = cdoc_edit(r->nd, s, e, q, ql, false);
+                free(q);
+            }
             return r->rc = rc;
         }
         break;

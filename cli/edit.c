@@ -468,7 +468,8 @@ static int by_start(const void *a, const void *b)
 
 int cdoc_apply(const struct cdoc *d, coffer_secbuf *out)
 {
-    qsort(d->edits, d->nedits, sizeof *d->edits, by_start);
+    if (d->nedits)
+        qsort(d->edits, d->nedits, sizeof *d->edits, by_start);
     size_t pos = 0;
     out->len = 0;
     for (size_t i = 0; i < d->nedits; i++) {

@@ -84,7 +84,9 @@ coffer_type coffer_crypt_enc_type(const char *s, size_t n)
 
 static int derive(const uint8_t key[32], const char *info, uint8_t out[32])
 {
-    return coffer_hkdf_sha256(out, 32, NULL, 0, key, 32,
+    /* the empty salt of the spec: HashLen zero bytes (RFC 5869, 2.2) */
+    static const uint8_t zero_salt[32];
+    return coffer_hkdf_sha256(out, 32, zero_salt, sizeof zero_salt, key, 32,
                               (const uint8_t *)info, strlen(info));
 }
 

@@ -4,7 +4,7 @@
 set -eu
 group=${1:-test}
 build="gcc libc6-dev make pkg-config libsodium-dev"
-test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 python3-dotenv git gdb age bash dash zsh"
+test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 python3-dotenv git gdb bash dash zsh age"
 bench="$test g++ libtomlplusplus-dev python3-toml python3-dotenv python3-click hyperfine"
 fuzz="$test afl++"
 pg="$test libpq-dev postgresql"

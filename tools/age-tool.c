@@ -55,6 +55,14 @@ static unsigned char *slurp_path(const char *path, size_t *n)
     return b;
 }
 
+/* -p: the passphrase of $AGE_TOOL_PASSPHRASE (a test tool: no prompt). */
+static int passphrase(const char **pw, size_t *len)
+{
+    *pw = getenv("AGE_TOOL_PASSPHRASE");
+    *len = *pw ? strlen(*pw) : 0;
+    return *pw != NULL;
+}
+
 static int fail(const coffer_error *err)
 {
     char buf[512];
@@ -105,6 +113,7 @@ static int cmd_encrypt(int argc, char **argv)
 {
     coffer_age_recipient r[64];
     size_t nr = 0;
+    memset(r, 0, sizeof r);
     int binary = 0, pass = 0, log_n = 0, opt;
     coffer_error err;
     while ((opt = getopt(argc, argv, "br:pn:")) != -1) {
@@ -124,15 +133,10 @@ static int cmd_encrypt(int argc, char **argv)
         }
     }
     if (pass) {
-        const char *pw = getenv("AGE_TOOL_PASSPHRASE");
-        if (!pw || nr == 64)
+        if (nr == 64 || !passphrase(&r[nr].passphrase, &r[nr].passlen))
             return usage();
-        memset(&r[nr], 0, sizeof r[nr]);
         r[nr].kind = COFFER_AGE_SCRYPT;
-        r[nr].passphrase = pw;
-        r[nr].passlen = strlen(pw);
-        r[nr].log_n = log_n;
-        nr++;
+        r[nr++].log_n = log_n;
     }
     size_t n;
     unsigned char *msg = slurp(stdin, &n);
@@ -191,15 +195,12 @@ static int cmd_decrypt(int argc, char **argv)
         }
     }
     if (pass) {
-        const char *pw = getenv("AGE_TOOL_PASSPHRASE");
-        if (!pw || nids == 64)
-            return usage();
         memset(&ids[nids], 0, sizeof ids[nids]);
+        if (nids == 64 ||
+            !passphrase(&ids[nids].passphrase, &ids[nids].passlen))
+            return usage();
         ids[nids].kind = COFFER_AGE_SCRYPT;
-        ids[nids].passphrase = pw;
-        ids[nids].passlen = strlen(pw);
-        ids[nids].max_log_n = max;
-        nids++;
+        ids[nids++].max_log_n = max;
     }
     size_t n;
     unsigned char *in = slurp(stdin, &n);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define AGE_INTRO "age-encryption.org/v1\n"
 #define AGE_INTRO_LEN (sizeof AGE_INTRO - 1)
@@ -44,12 +45,25 @@ enum {
 
 /* ---------------------------------------------------------------- base64 */
 
-/* Strict decode of exactly n characters (canonical, nothing ignored). */
+static int b64_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* Strict decode of exactly n characters (canonical, nothing ignored).
+ * libsodium 1.0.18 checks padding and trailing bits, but its decoder maps
+ * bytes of 0x80 and above to digits (it reads them as negative chars):
+ * the alphabet is checked here first. */
 static int b64_decode(uint8_t *out, size_t cap, const char *s, size_t n,
                       size_t *len, int variant)
 {
     const char *end = NULL;
     size_t got = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!b64_char((unsigned char)s[i]) &&
+            !(s[i] == '=' && variant == sodium_base64_VARIANT_ORIGINAL))
+            return -1;
     if (sodium_base642bin(out, cap, s, n, NULL, &got, &end, variant) != 0 ||
         end != s + n)
         return -1;
@@ -145,49 +159,61 @@ int coffer_age_identity_string(const unsigned char sk[32], char *out,
     return 0;
 }
 
+/* A bech32 key string of one case (age writes recipients lower-case and
+ * identities upper-case), with the given hrp and 32 bytes of key. */
+static int parse_key(const char *s, size_t n, size_t max, const char *hrp,
+                     int upper, uint8_t key[32])
+{
+    char got[16];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (upper ? (s[i] >= 'a' && s[i] <= 'z') : (s[i] >= 'A' && s[i] <= 'Z'))
+            return -1;
+    if (n >= max ||
+        coffer_bech32_decode(s, n, got, sizeof got, key, 32, &len) != 0 ||
+        strcmp(got, hrp) != 0 || len != 32) {
+        sodium_memzero(key, 32);
+        return -1;
+    }
+    return 0;
+}
+
 int coffer_age_recipient_parse(const char *s, size_t n,
                                coffer_age_recipient *r, coffer_error *err)
 {
-    char hrp[8];
-    size_t len = 0;
     if (!s || !r)
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "no age recipient given");
     memset(r, 0, sizeof *r);
-    /* age recipients are lower-case (bech32 would allow upper-case) */
-    int upper = 0;
-    for (size_t i = 0; i < n; i++)
-        upper |= s[i] >= 'A' && s[i] <= 'Z';
-    int shown = n > 80 ? 80 : (int)n;
-    if (upper || n >= COFFER_AGE_RECIPIENT_MAX ||
-        coffer_bech32_decode(s, n, hrp, sizeof hrp, r->pk, sizeof r->pk,
-                             &len) != 0 ||
-        strcmp(hrp, "age") != 0 || len != 32) {
-        memset(r, 0, sizeof *r);
-        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
-                                "invalid age recipient '%.*s'", shown, s);
+    if (parse_key(s, n, COFFER_AGE_RECIPIENT_MAX, "age", 0, r->pk) == 0) {
+        r->kind = COFFER_AGE_X25519;
+        return 0;
     }
-    r->kind = COFFER_AGE_X25519;
-    return 0;
+    /* Quoted only when it cannot be a secret key given by mistake. */
+    if (n >= 15 && strncasecmp(s, "AGE-SECRET-KEY-", 15) == 0)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid age recipient: a secret key was "
+                                "given (AGE-SECRET-KEY-1...), not its age1... "
+                                "recipient");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126)
+            return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                    "invalid age recipient (not printable)");
+    return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                            "invalid age recipient '%.*s'",
+                            n > 80 ? 80 : (int)n, s);
 }
 
 int coffer_age_identity_parse(const char *s, size_t n,
                               coffer_age_identity *id, coffer_error *err)
 {
-    char hrp[16];
-    size_t len = 0;
     if (!s || !id)
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "no age identity given");
     memset(id, 0, sizeof *id);
-    int lowercase = 0;
-    for (size_t i = 0; i < n; i++)
-        lowercase |= s[i] >= 'a' && s[i] <= 'z';
     /* The message never quotes the text: it may be a real key. */
-    if (lowercase || n >= COFFER_AGE_IDENTITY_MAX ||
-        coffer_bech32_decode(s, n, hrp, sizeof hrp, id->sk, sizeof id->sk,
-                             &len) != 0 ||
-        strcmp(hrp, "age-secret-key-") != 0 || len != 32) {
+    if (parse_key(s, n, COFFER_AGE_IDENTITY_MAX, "age-secret-key-", 1,
+                  id->sk) != 0) {
         sodium_memzero(id, sizeof *id);
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "invalid age identity (expected "
@@ -295,6 +321,8 @@ static int scrypt_wrap_key(uint8_t key[32], const char *pass, size_t passlen,
                            const uint8_t salt[SALT], int log_n)
 {
     uint8_t s[sizeof SCRYPT_LABEL - 1 + SALT];
+    if (!pass)
+        pass = ""; /* an empty passphrase; libsodium takes no NULL */
     memcpy(s, SCRYPT_LABEL, sizeof SCRYPT_LABEL - 1);
     memcpy(s + sizeof SCRYPT_LABEL - 1, salt, SALT);
     if (crypto_pwhash_scryptsalsa208sha256_ll(
@@ -662,13 +690,13 @@ static int line_is(const char *s, size_t n, const char *want)
     return n == strlen(want) && memcmp(s, want, n) == 0;
 }
 
-/* Leading whitespace, then "-----BEGIN": armor. */
+/* Leading whitespace, then "-----": armor (or a bad begin line). */
 static int is_armored(const char *in, size_t n)
 {
     size_t i = 0;
     while (i < n && blank(in + i, 1))
         i++;
-    return n - i >= 10 && memcmp(in + i, "-----BEGIN", 10) == 0;
+    return n - i >= 5 && memcmp(in + i, "-----", 5) == 0;
 }
 
 static int dearmor(const char *in, size_t n, uint8_t **out, size_t *outlen,
@@ -710,7 +738,11 @@ static int dearmor(const char *in, size_t n, uint8_t **out, size_t *outlen,
         }
         w += got;
         if (got < LINE_BYTES) {
-            if (!(s = next_line(&p, end, &l)) || !line_is(s, l, ARMOR_END)) {
+            if (!(s = next_line(&p, end, &l))) {
+                rc = CRYPTO_ERR(err, "age armor has no end line");
+                break;
+            }
+            if (!line_is(s, l, ARMOR_END)) {
                 rc = CRYPTO_ERR(err, "age armor line is shorter than 64 "
                                 "columns before the end line");
                 break;
@@ -912,46 +944,86 @@ int coffer_age_encrypt(const coffer_age_recipient *r, size_t nr,
 
 /* ---------------------------------------------------------- decrypt API */
 
-int coffer_age_decrypt(const coffer_age_identity *ids, size_t nids,
-                       const char *in, size_t inlen, uint8_t *out,
-                       size_t outcap, size_t *outlen, coffer_error *err)
+/* Header of a binary age file: unwraps the file key and checks the MAC. */
+static int open_header(const coffer_age_identity *ids, size_t nids,
+                       const uint8_t *data, size_t n, uint8_t fk[FILE_KEY],
+                       header *h, coffer_error *err)
 {
-    if ((!ids && nids) || (!in && inlen) || (!out && outcap) || !outlen)
+    uint8_t key[32], mac[32];
+    int rc = parse_header(data, n, h, err);
+    if (rc == 0)
+        rc = unwrap(ids, nids, h, (const char *)data + n, fk, err);
+    if (rc == 0) {
+        if (derive(key, fk, NULL, 0, "header") != 0)
+            rc = CRYPTO_ERR(err, "age key derivation failed");
+        else {
+            header_mac(mac, key, data, h->maclen);
+            if (crypto_verify_32(mac, h->mac) != 0)
+                rc = CRYPTO_ERR(err, "age header mac does not match "
+                                "(tampered header)");
+        }
+        sodium_memzero(key, sizeof key);
+    }
+    if (rc)
+        sodium_memzero(fk, FILE_KEY);
+    return rc;
+}
+
+static int check_decrypt_args(const coffer_age_identity *ids, size_t nids,
+                              const void *in, size_t inlen, coffer_error *err)
+{
+    if ((!ids && nids) || (!in && inlen))
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
                                 "invalid arguments to age decryption");
-    *outlen = 0;
     if (age_init(err))
         return COFFER_ESYS;
     if (nids == 0)
         return CRYPTO_ERR(err, "no identity to decrypt the age file");
+    return 0;
+}
+
+int coffer_age_decrypt_header(const coffer_age_identity *ids, size_t nids,
+                              const uint8_t *in, size_t inlen,
+                              uint8_t filekey[16], size_t *payload_off,
+                              coffer_error *err)
+{
+    header h;
+    int rc = check_decrypt_args(ids, nids, in, inlen, err);
+    if (rc == 0 && (!filekey || !payload_off))
+        rc = coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                              "invalid arguments to age decryption");
+    if (rc == 0)
+        rc = open_header(ids, nids, in, inlen, filekey, &h, err);
+    if (rc == 0)
+        *payload_off = (size_t)(h.payload - in);
+    return rc;
+}
+
+int coffer_age_decrypt(const coffer_age_identity *ids, size_t nids,
+                       const char *in, size_t inlen, uint8_t *out,
+                       size_t outcap, size_t *outlen, coffer_error *err)
+{
+    if ((!out && outcap) || !outlen)
+        return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
+                                "invalid arguments to age decryption");
+    *outlen = 0;
+    int rc = check_decrypt_args(ids, nids, in, inlen, err);
+    if (rc)
+        return rc;
     uint8_t *bin = NULL;
     const uint8_t *data = (const uint8_t *)in;
     size_t n = inlen;
-    int rc;
     if (is_armored(in, inlen)) {
         if ((rc = dearmor(in, inlen, &bin, &n, err)) != 0)
             return rc;
         data = bin;
     }
     header h;
-    uint8_t fk[FILE_KEY], key[32], mac[32];
-    rc = parse_header(data, n, &h, err);
+    uint8_t fk[FILE_KEY];
+    rc = open_header(ids, nids, data, n, fk, &h, err);
     if (rc == 0)
-        rc = unwrap(ids, nids, &h, (const char *)data + n, fk, err);
-    if (rc == 0) {
-        if (derive(key, fk, NULL, 0, "header") != 0)
-            rc = CRYPTO_ERR(err, "age key derivation failed");
-        else {
-            header_mac(mac, key, data, h.maclen);
-            if (crypto_verify_32(mac, h.mac) != 0)
-                rc = CRYPTO_ERR(err, "age header mac does not match "
-                                "(tampered header)");
-        }
-        sodium_memzero(key, sizeof key);
-        if (rc == 0)
-            rc = decrypt_payload(fk, h.payload, h.payloadlen, out, outcap,
-                                 outlen, err);
-    }
+        rc = decrypt_payload(fk, h.payload, h.payloadlen, out, outcap, outlen,
+                             err);
     sodium_memzero(fk, sizeof fk);
     free(bin);
     return rc;

@@ -126,11 +126,26 @@ COFFER_INTERNAL int coffer_age_encrypt_binary(const coffer_age_recipient *r,
 
 /* Decrypts an age v1 file, armored or binary, with the first identity
  * that unwraps a stanza; writes the plaintext to out (caller's secure
- * buffer of outcap bytes). */
+ * buffer of outcap bytes). On failure *outlen is 0 and out holds no
+ * plaintext (chunks decrypted before a bad one are wiped). A scrypt
+ * identity refuses work factors above its max_log_n before running
+ * scrypt (log_n 18, age's default, takes 256 MiB and about a second). */
 COFFER_INTERNAL int coffer_age_decrypt(const coffer_age_identity *ids,
                                        size_t nids, const char *in,
                                        size_t inlen, uint8_t *out,
                                        size_t outcap, size_t *outlen,
                                        coffer_error *err);
+
+/* The header half of decryption, for a binary (not armored) file: finds
+ * the stanza an identity opens, checks the header MAC, and gives the file
+ * key and the offset of the payload (nonce and chunks).
+ * WARNING: exposes the file key; meant for tests against published
+ * vectors and for tools. filekey is the caller's secure buffer. */
+COFFER_INTERNAL int coffer_age_decrypt_header(const coffer_age_identity *ids,
+                                              size_t nids, const uint8_t *in,
+                                              size_t inlen,
+                                              uint8_t filekey[16],
+                                              size_t *payload_off,
+                                              coffer_error *err);
 
 #endif /* COFFER_CRYPTO_AGE_H */

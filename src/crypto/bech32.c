@@ -77,6 +77,7 @@ int coffer_bech32_encode(const char *hrp, const uint8_t *data, size_t len,
     for (int i = 0; i < 6; i++)
         *p++ = charset[(chk >> (5 * (5 - i))) & 31];
     *p = '\0';
+    sodium_memzero(&chk, sizeof chk);
     return 0;
 }
 
@@ -139,7 +140,9 @@ int coffer_bech32_decode(const char *s, size_t n, char *hrp, size_t hrpsize,
     /* Padding: fewer than 5 bits left over, all zero. */
     if (rc == 0 && (chk != 1 || bits >= 5 || (acc & ((1u << bits) - 1))))
         rc = COFFER_EINVAL;
+    /* both follow the data, which may be a secret key */
     sodium_memzero(&acc, sizeof acc);
+    sodium_memzero(&chk, sizeof chk);
     if (rc) {
         if (data)
             sodium_memzero(data, w);

@@ -14,10 +14,19 @@ int coffer_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *salt,
         (!ikm && ikmlen) || (!info && infolen))
         return COFFER_EINVAL;
 
+    /* Extract: an empty salt is HashLen zeros (RFC 5869 2.2). libsodium's
+     * functions take no NULL pointers, even for empty inputs. */
+    static const uint8_t zeros[HASH];
+    if (saltlen == 0) {
+        salt = zeros;
+        saltlen = sizeof zeros;
+    }
+    if (!ikm)
+        ikm = zeros;
+    if (!info)
+        info = zeros;
     uint8_t prk[HASH], t[HASH];
     crypto_auth_hmacsha256_state st;
-    /* Extract: an empty salt is HashLen zeros, which HMAC's zero padding
-     * of the key makes the same as a zero-length key. */
     crypto_auth_hmacsha256_init(&st, salt, saltlen);
     crypto_auth_hmacsha256_update(&st, ikm, ikmlen);
     crypto_auth_hmacsha256_final(&st, prk);

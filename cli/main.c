@@ -150,6 +150,12 @@ static int cmd_help(int argc, char **argv)
 {
     if (argc < 2)
         return cli_usage(usage_main, false);
+    /* Hidden: the verb table, one a line, for shell completion. */
+    if (strcmp(argv[1], "--verbs") == 0) {
+        for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+            printf("%s\n", verbs[i].name);
+        return fflush(stdout) == 0 ? 0 : CLI_EXIT_PROBLEMS;
+    }
     const struct verb *v = find_verb(argv[1]);
     if (!v)
         return unknown_verb(argv[1]);

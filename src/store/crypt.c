@@ -624,6 +624,8 @@ int coffer_crypt_unwrap(const coffer_crypt_meta *m, const coffer_crypt_ids *ids,
         if (rc == 0 && got == 32)
             return 0;
         sodium_memzero(key, 32);
+        if (rc && rc != COFFER_ECRYPTO) /* out of memory: not a verdict */
+            return coffer_error_set(err, rc, NULL, 0, 0, "%s", e.message);
         if (id->kind == COFFER_AGE_SCRYPT)
             continue; /* a wrong passphrase: try the others */
         return coffer_error_set(err, COFFER_ECRYPTO, NULL, 0, 0,

@@ -420,8 +420,13 @@ class Behaviour(Sandbox):
         pip = [sys.executable, "-m", "pip"]
         if subprocess.run(pip + ["--version"], capture_output=True).returncode:
             self.skipTest("pip is not available")
+        # From a copy: setuptools writes build/ and *.egg-info next to the
+        # sources, and the checkout must stay clean.
+        src = os.path.join(self.tmp, "src")
+        shutil.copytree(PKG, src, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", "__pycache__", "tests"))
         r = subprocess.run(pip + ["install", "-q", "--no-build-isolation",
-                                  "--no-index", "--target", target, PKG],
+                                  "--no-index", "--target", target, src],
                            capture_output=True, text=True, timeout=300)
         if r.returncode and "setuptools" in (r.stdout + r.stderr):
             self.skipTest("setuptools is not available")

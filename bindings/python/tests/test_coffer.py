@@ -342,7 +342,7 @@ class Behaviour(Sandbox):
             path = os.environ["PATH"]
             os.environ["DB"] = "stale"
             coffer.secrets.load()
-            print(os.environ["PATH"] == path, "LD_PRELOAD" in os.environ,
+            print(os.environ["PATH"] == path, os.environ.get("LD_PRELOAD") == "/evil.so",
                   "DB" in os.environ, os.environ["ok"])
             s2 = coffer.Secrets(allow_env=["LD_PRELOAD"]).load()
             print(os.environ.get("LD_PRELOAD"))

@@ -341,10 +341,10 @@ $PY "$T/watch.py" "$CANARY" "$P" "$P/.streamlit" /tmp <"$T/wfifo" >"$T/watch.out
 WPID=$!
 BGPIDS="$BGPIDS $WPID"
 exec 7>"$T/wfifo"
-wait_for "$T/watch.out" ready 50
+wait_for "$T/watch.out" ready 300
 EDITOR="$T/ed-change.sh" c edit
 echo done >&7; exec 7>&-
-wait_exit "$WPID" 10
+wait_exit "$WPID" 60
 tt "edit writes the change" 'rc_is 0 && err_has wrote'
 c get port
 t "edit: the changed value reads back" out_is 6543
@@ -391,11 +391,11 @@ rm -f "$EDLOG"
 EDITOR="$T/ed-hang.sh" "$COFFER_BIN" edit >"$T/out" 2>"$T/err" &
 EPID=$!
 BGPIDS="$BGPIDS $EPID"
-wait_for "$EDLOG" shm 50
+wait_for "$EDLOG" shm 300
 TMPF=$(head -1 "$EDLOG")
 t "edit: the temp file exists while the editor runs" test -f "$TMPF"
 kill -TERM "$EPID"
-wait_exit "$EPID" 5
+wait_exit "$EPID" 30
 kill $(cat "$EDLOG.pids") 2>/dev/null
 tt "edit: SIGTERM to coffer removes the temp file" '[ ! -e "$TMPF" ] && cmp -s "$T/good.toml" "$PROJ"'
 # SIGKILL leaves the file: the next run removes files of dead pids
@@ -403,10 +403,10 @@ rm -f "$EDLOG"
 EDITOR="$T/ed-hang.sh" "$COFFER_BIN" edit >"$T/out" 2>"$T/err" &
 EPID=$!
 BGPIDS="$BGPIDS $EPID"
-wait_for "$EDLOG" shm 50
+wait_for "$EDLOG" shm 300
 TMPF=$(head -1 "$EDLOG")
 kill -KILL "$EPID"
-wait_exit "$EPID" 5
+wait_exit "$EPID" 30
 kill $(cat "$EDLOG.pids") 2>/dev/null
 t "edit: SIGKILL leaves the temp file (documented residue)" test -f "$TMPF"
 EDITOR=true c edit

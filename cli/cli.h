@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "coffer.h"
 
@@ -148,9 +149,17 @@ void cli_env_warn(const coffer_env_item *it);
 
 /* Self-pipe for signals: installs handlers for the given signals (list
  * ends with 0) that write the signal number into a pipe. Returns the read
- * end, or -1. A byte with bit 0x80 set means the kernel sent the signal
+ * end, or -1. With keep_ignored, a signal ignored on entry (nohup, `cmd &`)
+ * stays ignored and is not caught (SIGCHLD excepted: it is caught, and
+ * ignored again for children). A byte with bit 0x80 set means the kernel sent the signal
  * (e.g. ^C on the terminal, already delivered to the process group). */
-int cli_signal_pipe(const int *sigs);
+int cli_signal_pipe(const int *sigs, bool keep_ignored);
+/* Puts back the dispositions coffer started with: SIG_DFL, or SIG_IGN for
+ * a signal that was ignored on entry (never caught by cli_signal_pipe). */
 void cli_signal_restore(const int *sigs);
+/* fork() with sigs blocked across it. The child gets the dispositions
+ * coffer started with and no access to the pipe before any signal can
+ * reach it; both then get the signal mask back. Returns as fork(). */
+pid_t cli_signal_fork(const int *sigs);
 
 #endif /* COFFER_CLI_H */

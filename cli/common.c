@@ -538,12 +538,25 @@ void cli_now_iso(char *buf, size_t n)
 
 /* ---- signals ---- */
 
-static int sig_w = -1;
+/* The pipe and the process that owns it: a handler that runs anywhere else
+ * (a child between fork() and its reset) must not write into it. */
+static int sig_r = -1, sig_w = -1;
+static pid_t sig_owner;
+/* Signals ignored when coffer started (nohup, `cmd &`): never caught, and
+ * ignored again in children, as exec would have kept them. */
+static sigset_t sig_ignored;
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int saved = errno;
+    if (getpid() != sig_owner) {
+        /* Not coffer: act as if no handler had been installed. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        errno = saved;
+        return;
+    }
     unsigned char c = (unsigned char)sig;
     if (si && si->si_code == SI_KERNEL && sig != SIGCHLD)
         c |= 0x80;
@@ -552,7 +565,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-int cli_signal_pipe(const int *sigs)
+int cli_signal_pipe(const int *sigs, bool keep_ignored)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -561,14 +574,26 @@ int cli_signal_pipe(const int *sigs)
         fcntl(p[i], F_SETFD, FD_CLOEXEC);
         fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
     }
+    sig_r = p[0];
     sig_w = p[1];
-    struct sigaction sa;
+    sig_owner = getpid();
+    sigemptyset(&sig_ignored);
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    for (const int *s = sigs; *s; s++)
+    for (const int *s = sigs; *s; s++) {
+        if (keep_ignored && sigaction(*s, NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN) {
+            sigaddset(&sig_ignored, *s);
+            /* Ignored SIGCHLD would reap children for us: it is caught,
+             * and ignored again for the children. */
+            if (*s != SIGCHLD)
+                continue;
+        }
         sigaction(*s, &sa, NULL);
+    }
     return p[0];
 }
 
@@ -576,8 +601,34 @@ void cli_signal_restore(const int *sigs)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
-    for (const int *s = sigs; *s; s++)
+    for (const int *s = sigs; *s; s++) {
+        sa.sa_handler = sigismember(&sig_ignored, *s) ? SIG_IGN : SIG_DFL;
         sigaction(*s, &sa, NULL);
+    }
+}
+
+pid_t cli_signal_fork(const int *sigs)
+{
+    sigset_t block, saved;
+    sigemptyset(&block);
+    for (const int *s = sigs; *s; s++)
+        sigaddset(&block, *s);
+    if (sigprocmask(SIG_BLOCK, &block, &saved) != 0)
+        return -1;
+    pid_t pid = fork();
+    int e = errno;
+    if (pid == 0) {
+        /* Signals for the child wait (blocked) until it has its own
+         * dispositions back; the pipe is not its to write. */
+        cli_signal_restore(sigs);
+        if (sig_w >= 0)
+            close(sig_w);
+        if (sig_r >= 0)
+            close(sig_r);
+        sig_w = sig_r = -1;
+    }
+    sigprocmask(SIG_SETMASK, &saved, NULL);
+    errno = e;
+    return pid;
 }

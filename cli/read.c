@@ -326,10 +326,16 @@ static bool array_of_tables(const coffer_value *a)
     return true;
 }
 
-static void walk(struct lister *L, const coffer_value *v)
+/* One C frame per level: a store's trees are at most COFFER_MAX_DEPTH
+ * containers deep; anything deeper is refused, not followed. */
+static void walk(struct lister *L, const coffer_value *v, unsigned depth)
 {
     if (L->failed)
         return;
+    if (depth > COFFER_MAX_DEPTH + 1) {
+        L->failed = COFFER_ELIMIT;
+        return;
+    }
     coffer_type t = coffer_value_type(v);
     size_t mark = L->path.len;
     if (t == COFFER_TYPE_TABLE) {
@@ -349,7 +355,7 @@ static void walk(struct lister *L, const coffer_value *v)
                 L->failed = COFFER_ENOMEM;
                 return;
             }
-            walk(L, m);
+            walk(L, m, depth + 1);
             L->path.len = mark;
             L->path.p[mark] = '\0';
         }
@@ -362,7 +368,7 @@ static void walk(struct lister *L, const coffer_value *v)
                 L->failed = COFFER_ENOMEM;
                 return;
             }
-            walk(L, coffer_array_at(v, i));
+            walk(L, coffer_array_at(v, i), depth + 1);
             L->path.len = mark;
             L->path.p[mark] = '\0';
         }
@@ -390,13 +396,14 @@ static int collect(struct lister *L, coffer_store **s, coffer_snapshot **snap)
     memset(L, 0, sizeof *L);
     L->snap = *snap;
     L->store = *s;
-    walk(L, coffer_snapshot_root(*snap));
+    walk(L, coffer_snapshot_root(*snap), 0);
     if (L->failed) {
-        cli_error("out of memory");
+        cli_error("cannot list the secrets: %s", coffer_strerror(L->failed));
+        rc = cli_exit_code(L->failed);
         lister_release(L);
         coffer_snapshot_release(*snap);
         coffer_store_close(*s);
-        return CLI_EXIT_PROBLEMS;
+        return rc;
     }
     if (L->count)
         qsort(L->leaves, L->count, sizeof *L->leaves, by_place);

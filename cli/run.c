@@ -168,7 +168,7 @@ static void on_reload_error(void *ctx, const coffer_error *err)
 static pid_t start_child(struct restart *R)
 {
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = cli_signal_fork(fwd_sigs);
     if (pid != 0)
         return pid;
 #ifdef __linux__
@@ -182,7 +182,6 @@ static pid_t start_child(struct restart *R)
 #else
     (void)parent;
 #endif
-    cli_signal_restore(fwd_sigs);
     if (!R->keep_cs)
         unsetenv("COFFER_SECRETS");
     int e = exec_resolved(R->path, R->cmd);
@@ -203,7 +202,7 @@ static int supervise(struct restart *R)
 {
     coffer_error err;
     memset(&err, 0, sizeof err);
-    int sigfd = cli_signal_pipe(fwd_sigs);
+    int sigfd = cli_signal_pipe(fwd_sigs, true);
     if (sigfd < 0) {
         cli_error("cannot set up signal handling: %s", strerror(errno));
         return CLI_EXIT_PROBLEMS;

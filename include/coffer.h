@@ -172,9 +172,19 @@ typedef struct coffer_datetime {
 typedef struct coffer_value coffer_value; /* opaque, owned by its document */
 typedef struct coffer_doc coffer_doc;     /* a parsed document */
 
+/* Nesting limit: the parser's default max_depth, and the most a store
+ * allows (its trees are walked by bounded recursion: the reload diff, the
+ * CLI's listings). Depth counts containers from the root (depth 0): every
+ * table, array or inline table, however made (a [header] part, a dotted
+ * key part, an array of tables and its element, a bracket or brace). */
+#define COFFER_MAX_DEPTH 512
+
 typedef struct coffer_parse_options {
     size_t max_input;   /* bytes; 0 means the default 64 MiB */
-    unsigned max_depth; /* nesting of arrays/inline tables; 0: default 512 */
+    unsigned max_depth; /* containers nested deeper than this are an error
+                         * (COFFER_ELIMIT at the part, bracket or brace
+                         * that goes too deep); 0: COFFER_MAX_DEPTH. A
+                         * store caps it at COFFER_MAX_DEPTH. */
     size_t max_key;     /* bytes in one key; 0 means the default 4096 */
     const coffer_allocator *allocator; /* NULL: coffer_allocator_plain() */
 } coffer_parse_options;

@@ -408,14 +408,18 @@ int coffer_file_read(coffer_loadctx *lc, const char *path, char **buf,
         if (r == 0)
             break; /* at the end (or shrank: take what is there) */
         got += (size_t)r;
-        if (got > want) {
-            rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
-                                  "'%s' changed while being read", path);
-            goto fail;
-        }
+        if (got > want)
+            goto changed;
         if (got == want && (size_t)r < ask)
             break;
     }
+    /* An in-place writer at work: the size or the time of the last write
+     * moved while we read. What was read may be a mix of two versions. */
+    struct stat after;
+    if (fstat(fd, &after) != 0 || after.st_size != st.st_size ||
+        after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != st.st_mtim.tv_nsec || got != want)
+        goto changed;
     close(fd);
     p[got] = '\0';
     *buf = p;
@@ -423,6 +427,12 @@ int coffer_file_read(coffer_loadctx *lc, const char *path, char **buf,
     *bufsize = cap;
     return 0;
 
+changed:
+    rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,
+                          "'%s' changed while being read", path);
+    if (err)
+        err->sys_errno = EAGAIN; /* transient: a watch retries quietly */
+    goto fail;
 fail_errno: {
         int e = errno;
         rc = coffer_error_set(err, COFFER_EIO, path, 0, 0,

@@ -128,6 +128,9 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
                                                        : coffer_allocator_secure();
     s->parse = opt->parse;
     s->parse.allocator = s->alloc;
+    /* The diff and other walkers recurse once per level. */
+    if (!s->parse.max_depth || s->parse.max_depth > COFFER_MAX_DEPTH)
+        s->parse.max_depth = COFFER_MAX_DEPTH;
 
     /* The working directory: opt->cwd (made absolute) or getcwd(). */
     char cwdbuf[COFFER_ERROR_PATH_MAX];
@@ -358,6 +361,13 @@ int coffer_store_acquire(coffer_store *s, coffer_snapshot **out,
 int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
                              coffer_error *err)
 {
+    return coffer_store_reload_checked(s, diff, NULL, NULL, err);
+}
+
+int coffer_store_reload_checked(coffer_store *s, coffer_diff *diff,
+                                bool (*is_current)(void *ctx), void *ctx,
+                                coffer_error *err)
+{
     if (diff)
         memset(diff, 0, sizeof *diff);
     if (!s)
@@ -370,6 +380,11 @@ int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
         pthread_mutex_unlock(&s->reload_lock);
         return rc;
     }
+    if (is_current && !is_current(ctx)) {
+        coffer_snapshot_destroy(snap);
+        pthread_mutex_unlock(&s->reload_lock);
+        return COFFER_RELOAD_STALE;
+    }
     coffer_snapshot *old = current(s);
     coffer_diff d;
     rc = coffer_diff_compute(old ? &old->root : NULL, &snap->root, &d);
@@ -377,6 +392,10 @@ int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
         coffer_snapshot_release(old);
         coffer_snapshot_destroy(snap);
         pthread_mutex_unlock(&s->reload_lock);
+        if (rc == COFFER_ELIMIT)
+            return coffer_error_set(err, rc, NULL, 0, 0,
+                                    "nesting deeper than %u levels",
+                                    (unsigned)COFFER_MAX_DEPTH);
         return coffer_error_set(err, rc, NULL, 0, 0, "out of memory");
     }
     if (old && d.nadded == 0 && d.nchanged == 0 && d.nremoved == 0) {

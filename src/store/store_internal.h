@@ -170,6 +170,14 @@ typedef struct coffer_diff {
 } coffer_diff;
 COFFER_INTERNAL int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
                                              coffer_error *err);
+/* The same, but current(ctx) is asked after the new snapshot was built and
+ * before it is published: false (the sources moved while they were read)
+ * discards it and returns COFFER_RELOAD_STALE, the current snapshot kept. */
+#define COFFER_RELOAD_STALE 2
+COFFER_INTERNAL int coffer_store_reload_checked(coffer_store *s,
+                                                coffer_diff *diff,
+                                                bool (*current)(void *ctx),
+                                                void *ctx, coffer_error *err);
 COFFER_INTERNAL void coffer_diff_release(coffer_diff *d);
 
 /* Slot for the watcher's state, stopped by coffer_store_close through the
@@ -212,7 +220,9 @@ typedef struct coffer_loadctx {
 
 /* Opens and reads a regular file into a block from lc->alloc (bufsize >
  * len, NUL-terminated). display names the file in messages. Returns 0,
- * 1 if the file does not exist, or a negative code. */
+ * 1 if the file does not exist, or a negative code. A file whose size or
+ * modification time (ns) moved during the read is COFFER_EIO "changed
+ * while being read" with sys_errno EAGAIN (transient). */
 COFFER_INTERNAL int coffer_file_read(coffer_loadctx *lc, const char *path,
                                      char **buf, size_t *len, size_t *bufsize,
                                      coffer_error *err);
@@ -241,7 +251,9 @@ COFFER_INTERNAL int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out
                                           coffer_error *err);
 COFFER_INTERNAL void coffer_snapshot_destroy(coffer_snapshot *snap);
 
-/* Computes the differences between two roots (either may be NULL). */
+/* Computes the differences between two roots (either may be NULL).
+ * Returns 0, COFFER_ENOMEM, or COFFER_ELIMIT for a tree deeper than
+ * COFFER_MAX_DEPTH (walked by bounded recursion). */
 COFFER_INTERNAL int coffer_diff_compute(const coffer_value *old_root,
                                         const coffer_value *new_root,
                                         coffer_diff *d);

@@ -212,4 +212,54 @@ COFFER_INTERNAL void coffer_error_clear(coffer_error *err);
 /* Python-style shortest float text (see coffer_format_double). */
 COFFER_INTERNAL int coffer_fmt_double(double d, char *buf, size_t n);
 
+/* UTF-8, the one validator (parser, emitter, file/dir/dotenv readers).
+ * Length (1..4) of the valid sequence at s, n >= 1 bytes available; 0 for
+ * a stray continuation byte, an overlong form (C0/C1, E0 80-9F, F0 80-8F),
+ * a surrogate (ED A0-BF), a code point above U+10FFFF (F4 90+, F5-FF) or a
+ * sequence cut short by n. Bytes are tested in order and each test stops
+ * at the first non-continuation byte, so NUL-terminated text is never
+ * read past its terminator. */
+static inline size_t coffer_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2)
+        return 0;
+    if (c < 0xe0)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (c == 0xe0 && s[1] < 0xa0) ||
+            (c == 0xed && s[1] > 0x9f) || (s[2] & 0xc0) != 0x80)
+            return 0;
+        return 3;
+    }
+    if (c < 0xf5) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (c == 0xf0 && s[1] < 0x90) ||
+            (c == 0xf4 && s[1] > 0x8f) || (s[2] & 0xc0) != 0x80 ||
+            (s[3] & 0xc0) != 0x80)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* True when the n bytes at str are all valid UTF-8 (see coffer_utf8_seq). */
+static inline bool coffer_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = coffer_utf8_seq(s + i, n - i);
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 #endif /* COFFER_INTERNAL_H */

@@ -237,8 +237,6 @@ COFFER_INTERNAL int coffer_dir_finding(coffer_loadctx *lc, const char *path,
                                        const char *bad, const char *why,
                                        coffer_error *err);
 
-/* True if s[0..n) is valid UTF-8. */
-COFFER_INTERNAL bool coffer_utf8_valid(const char *s, size_t n);
 
 /* Loads source src into layer (arena = lc->arena). Returns 0, 1 when the
  * source does not exist, or a negative code. */

@@ -162,6 +162,47 @@ static inline int coffer_hex_digit(int c)
         return c - 'A' + 10;
     return -1;
 }
+/* A TOML \u / \U escape, the one decoder (string escapes in the parser,
+ * quoted keys in paths). s points at the 'u' or 'U' after the backslash;
+ * its 4 or 8 hex digits are read (a NUL stops them). On success the UTF-8
+ * encoding (1..4 bytes) is written to out and the number of characters
+ * consumed from s (5 or 9) returned. -1: a digit is missing or not hex;
+ * -2: the code point is a surrogate or above U+10FFFF. */
+static inline int coffer_unicode_escape(const char *s, char out[4],
+                                        size_t *outlen)
+{
+    int digits = *s == 'u' ? 4 : 8;
+    uint32_t cp = 0;
+    for (int i = 1; i <= digits; i++) {
+        int h = coffer_hex_digit((unsigned char)s[i]);
+        if (h < 0)
+            return -1;
+        cp = cp << 4 | (uint32_t)h;
+    }
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return -2;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        *outlen = 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        *outlen = 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        *outlen = 3;
+    } else {
+        out[0] = (char)(0xf0 | cp >> 18);
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[3] = (char)(0x80 | (cp & 0x3f));
+        *outlen = 4;
+    }
+    return digits + 1;
+}
+
 
 COFFER_INTERNAL uint32_t coffer_hash(const char *s, size_t n);
 

@@ -334,32 +334,14 @@ static int escape(parser *P, char **rp, char **wp)
     case '\\': *w++ = '\\'; r++; break;
     case 'u':
     case 'U': {
-        int n = *r == 'u' ? 4 : 8;
-        uint32_t cp = 0;
-        for (int i = 1; i <= n; i++) {
-            int h = coffer_hex_digit((unsigned char)r[i]);
-            if (h < 0)
-                return FAIL(r - 1, "invalid unicode escape");
-            cp = cp << 4 | (uint32_t)h;
-        }
-        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        size_t len;
+        int used = coffer_unicode_escape(r, w, &len);
+        if (used == -1)
+            return FAIL(r - 1, "invalid unicode escape");
+        if (used < 0)
             return FAIL(r - 1, "unicode escape is not a scalar value");
-        r += n + 1;
-        if (cp < 0x80) {
-            *w++ = (char)cp;
-        } else if (cp < 0x800) {
-            *w++ = (char)(0xc0 | cp >> 6);
-            *w++ = (char)(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            *w++ = (char)(0xe0 | cp >> 12);
-            *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-            *w++ = (char)(0x80 | (cp & 0x3f));
-        } else {
-            *w++ = (char)(0xf0 | cp >> 18);
-            *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-            *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-            *w++ = (char)(0x80 | (cp & 0x3f));
-        }
+        r += used;
+        w += len;
         break;
     }
     default:

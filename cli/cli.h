@@ -51,6 +51,19 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+/* encryption (crypt.c, edit.c) */
+int cmd_keygen(int argc, char **argv);
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_unset(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_recipients(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+
+/* Removes the identity variables (COFFER_AGE_KEY, COFFER_AGE_KEY_FILE,
+ * COFFER_AGE_PASSPHRASE) from this process's environment: for children (run, git, editors). */
+void cli_strip_identity_env(void);
 
 /* Diagnostics on stderr: "coffer: error: ...", "coffer: warning: ...". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

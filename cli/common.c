@@ -151,6 +151,21 @@ int cli_need_key(const char *key, const char *usage)
     return cli_usage(usage, true);
 }
 
+void cli_strip_identity_env(void)
+{
+    /* Overwrite the value in place first: unsetenv only drops the pointer
+     * and the bytes would stay in this process's memory. */
+    static const char *const names[] = { "COFFER_AGE_KEY",
+                                         "COFFER_AGE_KEY_FILE",
+                                         "COFFER_AGE_PASSPHRASE" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *v = getenv(names[i]);
+        if (v)
+            coffer_memzero(v, strlen(v));
+        unsetenv(names[i]);
+    }
+}
+
 void cli_harden(void)
 {
 #ifdef __linux__
@@ -398,7 +413,8 @@ static char **git_environ(void)
         if ((strncmp(e, "GIT_", 4) == 0 &&
              strncmp(e, "GIT_CEILING_DIRECTORIES=", 24) != 0) ||
             strncmp(e, "PAGER=", 6) == 0 ||
-            strncmp(e, "COFFER_SECRETS=", 15) == 0)
+            strncmp(e, "COFFER_SECRETS=", 15) == 0 ||
+            strncmp(e, "COFFER_AGE_", 11) == 0) /* identities */
             continue;
         env[k++] = environ[i];
     }

@@ -2,6 +2,8 @@
  * the naming options shared with coffer run. */
 #include "cli.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 static const char usage_env[] =
@@ -143,6 +145,40 @@ static int emit(void *ctx, const coffer_env_item *it)
     return o->failed;
 }
 
+/* The error of the first locked root value (its lookup names the file);
+ * releases what cmd_env holds. */
+static int env_locked(coffer_snapshot *snap, coffer_store *s, struct env_out *E)
+{
+    const coffer_value *root = coffer_snapshot_root(snap);
+    coffer_error err;
+    memset(&err, 0, sizeof err);
+    err.code = COFFER_ECRYPTO;
+    snprintf(err.message, sizeof err.message, "an encrypted value cannot be "
+             "decrypted");
+    struct cli_out key;
+    memset(&key, 0, sizeof key);
+    coffer_secbuf tmp = { NULL, 0, 0 };
+    for (size_t i = 0; i < coffer_table_count(root); i++) {
+        const char *k;
+        size_t kl;
+        const coffer_value *v = coffer_table_at(root, i, &k, &kl), *dummy;
+        if (coffer_env_value(v, &tmp) != COFFER_ECRYPTO)
+            continue;
+        cli_out_key(&key, k, kl);
+        if (!key.failed)
+            (void)coffer_snapshot_get(snap, key.b.data, &dummy, &err);
+        break;
+    }
+    coffer_secbuf_release(&tmp);
+    cli_out_release(&key);
+    int rc = cli_fail(&err);
+    cli_out_release(&E->o);
+    coffer_secbuf_release(&E->q);
+    coffer_snapshot_release(snap);
+    coffer_store_close(s);
+    return rc;
+}
+
 int cmd_env(int argc, char **argv)
 {
     struct cli_env e;
@@ -190,6 +226,8 @@ int cmd_env(int argc, char **argv)
     if (f == ENV_JSON)
         cli_out_add(&E.o, "{", 1);
     int pr = coffer_env_plan(coffer_snapshot_root(snap), &e.opt, emit, &E);
+    if (pr == COFFER_ECRYPTO) /* an encrypted value nobody could open */
+        return env_locked(snap, s, &E);
     if (pr < 0 && !E.o.failed)
         E.o.failed = pr;
     if (f == ENV_JSON)

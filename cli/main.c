@@ -29,6 +29,16 @@ static const char usage_main[] =
     "  init           create .streamlit/secrets.toml (0600), never overwrite\n"
     "  version        print the version\n"
     "\n"
+    "encryption (values encrypted to age recipients, safe to commit):\n"
+    "  keygen         create an age identity (~/.config/coffer/keys.txt)\n"
+    "  encrypt        encrypt every value of a file in place (-r RECIPIENT)\n"
+    "  decrypt        print a file decrypted (--in-place to rewrite it)\n"
+    "  set KEY        set a value (from stdin or a prompt, never argv)\n"
+    "  unset KEY      remove a key\n"
+    "  edit           edit a file decrypted in $EDITOR, re-encrypt changes\n"
+    "  recipients     list, add or remove recipients\n"
+    "  rotate         new data key, every value re-encrypted\n"
+    "\n"
     "global options:\n"
     "  -C DIR             run as if started in DIR\n"
     "  -f, --file PATH    read PATH instead of the default files (repeatable;\n"
@@ -59,6 +69,14 @@ static const struct verb verbs[] = {
     { "check", cmd_check },
     { "init", cmd_init },
     { "version", cmd_version },
+    { "keygen", cmd_keygen },
+    { "encrypt", cmd_encrypt },
+    { "decrypt", cmd_decrypt },
+    { "set", cmd_set },
+    { "unset", cmd_unset },
+    { "edit", cmd_edit },
+    { "recipients", cmd_recipients },
+    { "rotate", cmd_rotate },
 };
 
 static int cmd_version(int argc, char **argv)
@@ -132,6 +150,12 @@ static int cmd_help(int argc, char **argv)
 {
     if (argc < 2)
         return cli_usage(usage_main, false);
+    /* Hidden: the verb table, one a line, for shell completion. */
+    if (strcmp(argv[1], "--verbs") == 0) {
+        for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+            printf("%s\n", verbs[i].name);
+        return fflush(stdout) == 0 ? 0 : CLI_EXIT_PROBLEMS;
+    }
     const struct verb *v = find_verb(argv[1]);
     if (!v)
         return unknown_verb(argv[1]);

@@ -184,6 +184,7 @@ static pid_t start_child(struct restart *R)
 #endif
     if (!R->keep_cs)
         unsetenv("COFFER_SECRETS");
+    cli_strip_identity_env();
     int e = exec_resolved(R->path, R->cmd);
     exec_error(R->cmd[0], e);
     _exit(exec_status(e));
@@ -434,6 +435,7 @@ int cmd_run(int argc, char **argv)
     }
     if (!keep_cs)
         unsetenv("COFFER_SECRETS");
+    cli_strip_identity_env();
     int e = exec_resolved(path, cmd);
     exec_error(cmd[0], e);
     coffer_store_unexport(s);

@@ -387,7 +387,17 @@ typedef struct coffer_store_options {
 COFFER_API int coffer_env_strict(bool *strict, coffer_error *err);
 
 /* Opens a store (no I/O). opt may be NULL for all defaults. Fails with
- * COFFER_EINVAL for an invalid COFFER_STRICT (coffer_env_strict). */
+ * COFFER_EINVAL for an invalid COFFER_STRICT (coffer_env_strict).
+ * Encrypted sources (values "ENC[coffer:v1,...]" and a [coffer] table, see
+ * docs/SECURITY.md) are decrypted on load with the identities of
+ * $COFFER_AGE_KEY (copied into secure memory here), else the file named by
+ * $COFFER_AGE_KEY_FILE, else $HOME/.config/coffer/keys.txt (read on first
+ * need, refused when group/world-accessible), and $COFFER_AGE_PASSPHRASE
+ * for passphrase recipients. Without a usable identity the load succeeds
+ * and every read of an encrypted value (getters, sections, export) fails
+ * with COFFER_ECRYPTO "no identity can decrypt 'FILE'"; provenance
+ * (coffer_snapshot_where) still works. Tampered data with a working
+ * identity fails the load. */
 COFFER_API COFFER_WUR int coffer_store_open(const coffer_store_options *opt,
                                             coffer_store **out,
                                             coffer_error *err);

@@ -1,6 +1,7 @@
 /* access.c - lookups on snapshots: paths, typed getters, provenance,
  * missing-key suggestions, sections, foreach, shadowing. No lookup
  * allocates. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 
 #include <stdio.h>
@@ -274,9 +275,11 @@ static bool lookup_bare(const coffer_snapshot *snap, const char *path,
     return true;
 }
 
-static int lookup(const coffer_snapshot *snap, const char *path,
-                  const coffer_value **out, const coffer_value **top,
-                  coffer_error *err)
+/* A lookup that reaches locked (encrypted, not decrypted) values too:
+ * provenance works without an identity. */
+static int lookup_any(const coffer_snapshot *snap, const char *path,
+                      const coffer_value **out, const coffer_value **top,
+                      coffer_error *err)
 {
     if (!snap || !path || !out)
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
@@ -308,6 +311,21 @@ static int lookup(const coffer_snapshot *snap, const char *path,
     if (top)
         *top = w.top;
     return 0;
+}
+
+/* The lookup of every value read: a locked value (or a table or array
+ * holding one) is COFFER_ECRYPTO. */
+static int lookup(const coffer_snapshot *snap, const char *path,
+                  const coffer_value **out, const coffer_value **top,
+                  coffer_error *err)
+{
+    const coffer_value *t = NULL;
+    int rc = lookup_any(snap, path, out, &t, err);
+    if (rc == 0 && snap->nlocked && coffer_crypt_has_locked(*out))
+        return coffer_crypt_locked_error(snap, t, err);
+    if (top)
+        *top = t;
+    return rc;
 }
 
 int coffer_snapshot_get(const coffer_snapshot *snap, const char *path,
@@ -392,7 +410,7 @@ int coffer_snapshot_where(const coffer_snapshot *snap, const char *path,
                           const char **file, unsigned *line, coffer_error *err)
 {
     const coffer_value *v, *top;
-    int rc = lookup(snap, path, &v, &top, err);
+    int rc = lookup_any(snap, path, &v, &top, err);
     if (rc)
         return rc;
     size_t idx = (size_t)(top - snap->root.u.c->items);
@@ -484,7 +502,7 @@ static int table_at(const coffer_snapshot *snap, const char *path,
                                 "invalid argument");
     if (!path || !*path) {
         *out = &snap->root;
-        return 0;
+        return 0; /* members are checked one by one (sections, getters) */
     }
     int rc = lookup(snap, path, out, NULL, err);
     if (rc)
@@ -517,6 +535,11 @@ int coffer_snapshot_section(const coffer_snapshot *snap, const char *path,
         const char *k, *p;
         size_t kl, vl;
         const coffer_value *v = coffer_table_at(t, i, &k, &kl);
+        if (v->flags & COFFER_NF_LOCKED) {
+            coffer_memzero(tmp, sizeof tmp);
+            return coffer_crypt_locked_error(snap, t == &snap->root ? v : NULL,
+                                             err);
+        }
         if (scalar_text(v, tmp, sizeof tmp, &p, &vl) != 0) {
             coffer_memzero(tmp, sizeof tmp);
             char shown[160];

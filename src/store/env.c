@@ -1,6 +1,7 @@
 /* env.c - which root keys become environment variables (one definition
  * for the library export, every `coffer env` format, `coffer run` and
  * check), the list of dangerous names, and the export records. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 
 #include <stdio.h>
@@ -197,6 +198,8 @@ int coffer_env_value(const coffer_value *v, coffer_secbuf *out)
 {
     if (!v || !out)
         return COFFER_EINVAL;
+    if (v->flags & COFFER_NF_LOCKED)
+        return COFFER_ECRYPTO; /* encrypted, no identity could open it */
     char tmp[64];
     const char *p;
     size_t n;
@@ -607,6 +610,17 @@ int coffer_store_export_with(coffer_store *s, const coffer_env_options *opt,
     int rc = coffer_store_acquire(s, &snap, err);
     if (rc)
         return rc;
+    if (snap->nlocked) { /* a locked value: nothing is exported */
+        size_t count = coffer_table_count(&snap->root);
+        for (size_t i = 0; i < count; i++) {
+            const coffer_value *v = &snap->root.u.c->items[i];
+            if (v->flags & COFFER_NF_LOCKED) {
+                rc = coffer_crypt_locked_error(snap, v, err);
+                coffer_snapshot_release(snap);
+                return rc;
+            }
+        }
+    }
     export_plan P;
     memset(&P, 0, sizeof P);
     rc = coffer_env_plan(&snap->root, opt, collect, &P);

@@ -1,4 +1,5 @@
 /* load.c - loading sources into layers, merging layers into a snapshot. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 
 #include <dirent.h>
@@ -366,6 +367,7 @@ static int parse_into(coffer_loadctx *lc, const char *name, char *buf,
     coffer_parse_options po = lc->store->parse;
     po.allocator = lc->alloc;
     coffer_doc *doc = NULL;
+    bool maybe_enc = coffer_crypt_text_hint(buf, len);
     int rc = coffer_toml_parse_owned(buf, len, cap, &po, &doc, err);
     if (rc) {
         if (err)
@@ -374,7 +376,8 @@ static int parse_into(coffer_loadctx *lc, const char *name, char *buf,
     }
     layer->doc = doc;
     layer->root = *coffer_doc_root(doc);
-    return 0;
+    /* encrypted values are opened here, into the snapshot's memory */
+    return coffer_crypt_layer(lc, name, maybe_enc, layer, err);
 }
 
 int coffer_layer_load(coffer_loadctx *lc, coffer_source *src,
@@ -602,6 +605,7 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
             coffer_snapshot_destroy(snap);
             return rc;
         }
+        snap->nlocked += layer->nlocked;
         snap->nlayers++;
     }
     if (snap->nlayers == 0) {

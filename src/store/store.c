@@ -1,5 +1,6 @@
 /* store.c - opening and closing stores, snapshots and their reference
  * counts, loading, reloading and swapping, the default store. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -49,6 +50,32 @@ int coffer_env_strict(bool *strict, coffer_error *err)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* A copy of environment variable name in the store's secure memory;
+ * returns 1 when out of memory. */
+static int copy_secret_env(const char *name, coffer_store *s, char **out,
+                           size_t *len, size_t *cap)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    size_t n = strlen(v);
+    *out = s->alloc->alloc(s->alloc->ctx, n + 1);
+    if (!*out)
+        return 1;
+    memcpy(*out, v, n + 1);
+    *len = n;
+    *cap = n + 1;
+    return 0;
+}
+
+static void free_secret(coffer_store *s, char *p, size_t cap)
+{
+    if (p) {
+        coffer_memzero(p, cap);
+        s->alloc->release(s->alloc->ctx, p, cap);
+    }
 }
 
 /* True if [p, p+n) lies in one writable mapping of this process (the
@@ -111,6 +138,7 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
     pthread_mutex_init(&s->snap_lock, NULL);
     pthread_mutex_init(&s->reload_lock, NULL);
     pthread_mutex_init(&s->env_lock, NULL);
+    pthread_mutex_init(&s->id_lock, NULL);
     atomic_init(&s->resolved, false);
     atomic_init(&s->loaded_once, false);
     s->flags = opt->flags;
@@ -182,6 +210,15 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
             }
         }
     }
+    /* identities for encrypted sources: copied now (secure memory for the
+     * key and the passphrase), read from files on first need */
+    bad |= copy_secret_env("COFFER_AGE_KEY", s, &s->env_age_key,
+                           &s->env_age_key_len, &s->env_age_key_cap);
+    bad |= copy_secret_env("COFFER_AGE_PASSPHRASE", s, &s->env_age_pass,
+                           &s->env_age_pass_len, &s->env_age_pass_cap);
+    const char *kf = getenv("COFFER_AGE_KEY_FILE");
+    s->env_age_key_file = dup_or_null(kf && *kf ? kf : NULL);
+    bad |= kf && *kf && !s->env_age_key_file;
     if (opt->path_count && opt->paths) {
         s->opt_paths = calloc(opt->path_count, sizeof *s->opt_paths);
         bad |= !s->opt_paths;
@@ -236,10 +273,11 @@ void coffer_store_close(coffer_store *s)
     for (size_t i = 0; i < s->opt_path_count; i++)
         free(s->opt_paths[i]);
     free(s->opt_paths);
-    if (s->env_text) {
-        coffer_memzero(s->env_text, s->env_text_cap);
-        s->alloc->release(s->alloc->ctx, s->env_text, s->env_text_cap);
-    }
+    free_secret(s, s->env_text, s->env_text_cap);
+    free_secret(s, s->env_age_key, s->env_age_key_cap);
+    free_secret(s, s->env_age_pass, s->env_age_pass_cap);
+    coffer_crypt_store_release(s);
+    free(s->env_age_key_file);
     free(s->cwd);
     free(s->home);
     free(s->real_cwd);
@@ -250,6 +288,7 @@ void coffer_store_close(coffer_store *s)
     pthread_mutex_destroy(&s->snap_lock);
     pthread_mutex_destroy(&s->reload_lock);
     pthread_mutex_destroy(&s->env_lock);
+    pthread_mutex_destroy(&s->id_lock);
     free(s);
 }
 

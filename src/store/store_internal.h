@@ -45,6 +45,8 @@ typedef struct coffer_layer {
     coffer_value root;          /* TABLE */
     coffer_prov *prov;          /* DIR / FLAT values */
     size_t nprov, capprov;
+    size_t nlocked;             /* encrypted values left locked (crypt.c) */
+    const char *lock_note;      /* why they are locked (static text) */
 } coffer_layer;
 
 /* A region: big blocks from a base allocator, carved into pieces that
@@ -81,6 +83,7 @@ struct coffer_snapshot {
     uint32_t *origin;           /* per merged root member: layer index */
     coffer_shadow *shadows;
     size_t nshadows;
+    size_t nlocked;             /* locked values over all layers */
 };
 
 /* One variable coffer set: "NAME\0NAME=VALUE\0" in a locked export
@@ -141,6 +144,16 @@ struct coffer_store {
     char **env_allow;
     coffer_export_ent *env_ents;
     size_t nenv;
+
+    /* encryption (crypt.c): identities, read on first need and kept in
+     * secure memory for reloads */
+    pthread_mutex_t id_lock;
+    struct coffer_crypt_ids *ids;
+    char *env_age_key;          /* $COFFER_AGE_KEY (secure) or NULL */
+    size_t env_age_key_len, env_age_key_cap;
+    char *env_age_key_file;     /* $COFFER_AGE_KEY_FILE or NULL */
+    char *env_age_pass;         /* $COFFER_AGE_PASSPHRASE (secure) or NULL */
+    size_t env_age_pass_len, env_age_pass_cap;
 
     /* watcher */
     struct coffer_watch *watch;

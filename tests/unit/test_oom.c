@@ -218,6 +218,9 @@ static const char *SECOND =
     "api_key = \"k-5678\"\nnew_key = \"n\"\n[db]\nuser = \"app\"\n"
     "password = \"pw-2\"\n";
 
+/* The first file's text: FIRST, or FIRST encrypted by the CLI. */
+static const char *first_text;
+
 static int ok_or_oom(int rc)
 {
     /* An injected failure surfaces as out of memory, or as a system error
@@ -239,7 +242,7 @@ static bool scenario(unsigned flags, int *bad_rc, const char **where)
 {
     const char *path = project_file();
     const char *paths[] = { path };
-    write_at(path, FIRST, 0600);
+    write_at(path, first_text ? first_text : FIRST, 0600);
     coffer_error err;
     coffer_store *s = NULL;
     armed = true;
@@ -372,6 +375,35 @@ static void oom_sweep_secure_memory(void **state)
     sweep(COFFER_STORE_NO_ENV_SOURCES, "secure");
 }
 
+/* The same life with every value of the first file encrypted (coffer
+ * keygen + coffer encrypt, run before anything is armed): identity
+ * loading, unwrapping, the MAC and every value's decryption fail too. */
+static void oom_sweep_encrypted(void **state)
+{
+    (void)state;
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char cmd[4096];
+    write_at(project_file(), FIRST, 0600);
+    snprintf(cmd, sizeof cmd,
+             "%s/coffer keygen -o '%s' >'%s' 2>/dev/null && "
+             "%s/coffer encrypt -r \"$(cat '%s')\" '%s' 2>/dev/null",
+             build, sbp("key.txt"), sbp("recipient"), build, sbp("recipient"),
+             project_file());
+    assert_int_equal(system(cmd), 0);
+    static char text[16384];
+    FILE *f = fopen(project_file(), "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "ENC[coffer:v1,"));
+    setenv("COFFER_AGE_KEY_FILE", sbp("key.txt"), 1);
+    first_text = text;
+    sweep(COFFER_STORE_NO_ENV_SOURCES, "encrypted");
+    first_text = NULL;
+    unsetenv("COFFER_AGE_KEY_FILE");
+}
+
 static void oom_sweep_parser(void **state)
 {
     (void)state;
@@ -419,6 +451,7 @@ int main(void)
         cmocka_unit_test(oom_sweep_parser),
         cmocka_unit_test_setup_teardown(oom_sweep_plain_memory, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(oom_sweep_secure_memory, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(oom_sweep_encrypted, sb_setup, sb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif

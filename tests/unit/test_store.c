@@ -870,6 +870,7 @@ static void canary_never_leaks(void **state)
 typedef struct reader {
     coffer_store *s;
     atomic_int *stop;
+    atomic_int *readers_started; /* readers that finished a first read */
     long reads, bad;
 } reader;
 
@@ -888,7 +889,8 @@ static void *read_loop(void *arg)
             (uint64_t)a + 1 != coffer_snapshot_generation(snap))
             r->bad++;
         coffer_snapshot_release(snap);
-        r->reads++;
+        if (r->reads++ == 0)
+            atomic_fetch_add(r->readers_started, 1);
         sched_yield(); /* let the reloading thread run (valgrind) */
     }
     return NULL;
@@ -902,13 +904,15 @@ static void readers_during_reloads(void **state)
     coffer_error err;
     coffer_snapshot *first;
     assert_int_equal(coffer_store_acquire(s, &first, &err), 0);
-    atomic_int stop;
+    atomic_int stop, started;
     atomic_init(&stop, 0);
+    atomic_init(&started, 0);
     reader r[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
         r[i].s = s;
         r[i].stop = &stop;
+        r[i].readers_started = &started;
         r[i].reads = r[i].bad = 0;
         assert_int_equal(pthread_create(&t[i], NULL, read_loop, &r[i]), 0);
     }
@@ -918,6 +922,10 @@ static void readers_during_reloads(void **state)
         write_at(project_file(), text, 0600);
         assert_int_equal(coffer_store_reload(s, &err), 0);
     }
+    /* On a loaded machine the reloads can all finish before a reader ran:
+     * let every reader read at least once (bounded: 10 s). */
+    for (int k = 0; k < 10000 && atomic_load(&started) < 4; k++)
+        usleep(1000);
     atomic_store(&stop, 1);
     long reads = 0;
     for (int i = 0; i < 4; i++) {

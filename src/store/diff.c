@@ -53,17 +53,6 @@ static void push_path(dctx *d, plist *l, const char *path)
 
 #define PATHMAX 1024
 
-static bool is_aot(const coffer_value *a)
-{
-    size_t n = coffer_array_count(a);
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (coffer_value_type(coffer_array_at(a, i)) != COFFER_TYPE_TABLE)
-            return false;
-    return true;
-}
-
 static size_t child_key(char *buf, size_t pos, const char *k, size_t kl)
 {
     if (pos && pos + 1 < PATHMAX)
@@ -206,8 +195,8 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
         }
         return;
     }
-    if (ta == COFFER_TYPE_ARRAY && tb == COFFER_TYPE_ARRAY && is_aot(a) &&
-        is_aot(b)) {
+    if (ta == COFFER_TYPE_ARRAY && tb == COFFER_TYPE_ARRAY && coffer_is_aot(a) &&
+        coffer_is_aot(b)) {
         size_t na = coffer_array_count(a), nb = coffer_array_count(b);
         size_t n = na > nb ? na : nb;
         for (size_t i = 0; i < n; i++) {

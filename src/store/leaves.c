@@ -36,7 +36,7 @@ static int reserve(pbuf *b, size_t more)
     return 0;
 }
 
-static bool is_aot(const coffer_value *a)
+bool coffer_is_aot(const coffer_value *a)
 {
     size_t n = coffer_array_count(a);
     if (n == 0)
@@ -51,7 +51,7 @@ static bool is_container(const coffer_value *v)
 {
     coffer_type t = coffer_value_type(v);
     return (t == COFFER_TYPE_TABLE && coffer_table_count(v) > 0) ||
-           (t == COFFER_TYPE_ARRAY && is_aot(v));
+           (t == COFFER_TYPE_ARRAY && coffer_is_aot(v));
 }
 
 int coffer_value_leaves(const coffer_value *v, const char *prefix,

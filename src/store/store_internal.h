@@ -302,4 +302,8 @@ COFFER_INTERNAL int coffer_dotenv_parse(coffer_loadctx *lc, const char *name,
  * results never dangle); each is one block and one secure mapping. */
 COFFER_INTERNAL size_t coffer_env_records(void);
 
+/* A non-empty array whose members are all tables (an array of tables:
+ * its leaves are indexed [N]; any other array is one leaf). */
+COFFER_INTERNAL bool coffer_is_aot(const coffer_value *a);
+
 #endif /* COFFER_STORE_INTERNAL_H */

@@ -342,7 +342,7 @@ class Behaviour(Sandbox):
             path = os.environ["PATH"]
             os.environ["DB"] = "stale"
             coffer.secrets.load()
-            print(os.environ["PATH"] == path, "LD_PRELOAD" in os.environ,
+            print(os.environ["PATH"] == path, os.environ.get("LD_PRELOAD") == "/evil.so",
                   "DB" in os.environ, os.environ["ok"])
             s2 = coffer.Secrets(allow_env=["LD_PRELOAD"]).load()
             print(os.environ.get("LD_PRELOAD"))
@@ -420,8 +420,13 @@ class Behaviour(Sandbox):
         pip = [sys.executable, "-m", "pip"]
         if subprocess.run(pip + ["--version"], capture_output=True).returncode:
             self.skipTest("pip is not available")
+        # From a copy: setuptools writes build/ and *.egg-info next to the
+        # sources, and the checkout must stay clean.
+        src = os.path.join(self.tmp, "src")
+        shutil.copytree(PKG, src, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", "__pycache__", "tests"))
         r = subprocess.run(pip + ["install", "-q", "--no-build-isolation",
-                                  "--no-index", "--target", target, PKG],
+                                  "--no-index", "--target", target, src],
                            capture_output=True, text=True, timeout=300)
         if r.returncode and "setuptools" in (r.stdout + r.stderr):
             self.skipTest("setuptools is not available")

@@ -209,29 +209,6 @@ int cmd_has(int argc, char **argv)
 
 /* ---- list ---- */
 
-struct path {
-    char *p;
-    size_t len, cap;
-};
-
-static int path_push(struct path *pa, const char *s, size_t n)
-{
-    if (pa->len + n + 1 > pa->cap) {
-        size_t cap = pa->cap ? pa->cap : 128;
-        while (cap < pa->len + n + 1)
-            cap *= 2;
-        char *np = realloc(pa->p, cap); /* key names only, never values */
-        if (!np)
-            return -1;
-        pa->p = np;
-        pa->cap = cap;
-    }
-    memcpy(pa->p + pa->len, s, n);
-    pa->len += n;
-    pa->p[pa->len] = '\0';
-    return 0;
-}
-
 /* One leaf of the store, for list and dump. */
 struct leaf {
     char *path;
@@ -245,8 +222,6 @@ struct leaf {
 struct lister {
     const coffer_snapshot *snap;
     coffer_store *store;
-    struct path path;
-    struct cli_out kb; /* scratch for one quoted key */
     struct leaf *leaves;
     size_t count, cap;
     int failed;
@@ -270,36 +245,39 @@ static size_t source_rank(coffer_store *s, const char *file)
     return n;
 }
 
-static void add_leaf(struct lister *L, const coffer_value *v)
+static int add_leaf(void *ctx, const char *path, size_t len,
+                    const coffer_value *v)
 {
+    struct lister *L = ctx;
     if (L->count == L->cap) {
         size_t cap = L->cap ? L->cap * 2 : 64;
         struct leaf *p = realloc(L->leaves, cap * sizeof *p);
         if (!p) {
             L->failed = COFFER_ENOMEM;
-            return;
+            return L->failed;
         }
         L->leaves = p;
         L->cap = cap;
     }
     struct leaf *f = &L->leaves[L->count];
     memset(f, 0, sizeof *f);
-    f->path = strdup(L->path.p); /* a key path, never a value */
+    f->path = strndup(path, len); /* a key path, never a value */
     if (!f->path) {
         L->failed = COFFER_ENOMEM;
-        return;
+        return L->failed;
     }
-    f->len = L->path.len;
+    f->len = len;
     f->v = v;
     coffer_error err;
     memset(&err, 0, sizeof err);
-    if (coffer_snapshot_where(L->snap, L->path.p, &f->file, &f->line, &err)) {
+    if (coffer_snapshot_where(L->snap, path, &f->file, &f->line, &err)) {
         f->file = "?";
         f->line = 0;
     }
     f->rank = source_rank(L->store, f->file);
     f->seq = L->count;
     L->count++;
+    return 0;
 }
 
 static int by_place(const void *a, const void *b)
@@ -315,75 +293,11 @@ static int by_place(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static bool array_of_tables(const coffer_value *a)
-{
-    size_t n = coffer_array_count(a);
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (coffer_value_type(coffer_array_at(a, i)) != COFFER_TYPE_TABLE)
-            return false;
-    return true;
-}
-
-/* One C frame per level: a store's trees are at most COFFER_MAX_DEPTH
- * containers deep; anything deeper is refused, not followed. */
-static void walk(struct lister *L, const coffer_value *v, unsigned depth)
-{
-    if (L->failed)
-        return;
-    if (depth > COFFER_MAX_DEPTH + 1) {
-        L->failed = COFFER_ELIMIT;
-        return;
-    }
-    coffer_type t = coffer_value_type(v);
-    size_t mark = L->path.len;
-    if (t == COFFER_TYPE_TABLE) {
-        size_t n = coffer_table_count(v);
-        if (n == 0 && mark > 0) {
-            add_leaf(L, v); /* an empty table is a leaf of its own */
-            return;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const char *k;
-            size_t kl;
-            const coffer_value *m = coffer_table_at(v, i, &k, &kl);
-            L->kb.b.len = 0;
-            cli_out_key(&L->kb, k, kl);
-            if (L->kb.failed || (mark && path_push(&L->path, ".", 1) != 0) ||
-                path_push(&L->path, L->kb.b.data, L->kb.b.len) != 0) {
-                L->failed = COFFER_ENOMEM;
-                return;
-            }
-            walk(L, m, depth + 1);
-            L->path.len = mark;
-            L->path.p[mark] = '\0';
-        }
-    } else if (t == COFFER_TYPE_ARRAY && array_of_tables(v)) {
-        size_t n = coffer_array_count(v);
-        for (size_t i = 0; i < n; i++) {
-            char idx[32];
-            int il = snprintf(idx, sizeof idx, "[%zu]", i);
-            if (path_push(&L->path, idx, (size_t)il) != 0) {
-                L->failed = COFFER_ENOMEM;
-                return;
-            }
-            walk(L, coffer_array_at(v, i), depth + 1);
-            L->path.len = mark;
-            L->path.p[mark] = '\0';
-        }
-    } else {
-        add_leaf(L, v);
-    }
-}
-
 static void lister_release(struct lister *L)
 {
     for (size_t i = 0; i < L->count; i++)
         free(L->leaves[i].path);
     free(L->leaves);
-    cli_out_release(&L->kb);
-    free(L->path.p);
 }
 
 /* Opens, loads and collects every leaf in list order. Returns 0 or an
@@ -396,14 +310,16 @@ static int collect(struct lister *L, coffer_store **s, coffer_snapshot **snap)
     memset(L, 0, sizeof *L);
     L->snap = *snap;
     L->store = *s;
-    walk(L, coffer_snapshot_root(*snap), 0);
+    int wrc = coffer_value_leaves(coffer_snapshot_root(*snap), NULL, add_leaf, L);
+    if (wrc && !L->failed)
+        L->failed = wrc;
     if (L->failed) {
-        int code = L->failed;
-        cli_error("cannot list the secrets: %s", coffer_strerror(code));
+        cli_error("cannot list the secrets: %s", coffer_strerror(L->failed));
+        rc = cli_exit_code(L->failed);
         lister_release(L);
         coffer_snapshot_release(*snap);
         coffer_store_close(*s);
-        return cli_exit_code(code);
+        return rc;
     }
     if (L->count)
         qsort(L->leaves, L->count, sizeof *L->leaves, by_place);

@@ -433,6 +433,20 @@ COFFER_API void coffer_snapshot_release(coffer_snapshot *snap);
 /* The merged root table. */
 COFFER_API const coffer_value *coffer_snapshot_root(const coffer_snapshot *snap);
 
+/* Calls fn once for every leaf under v, in document order, with the leaf's
+ * key path as `coffer list`, `coffer watch` and reload diffs print it
+ * (bare keys as they are, others quoted with terminal controls as \uXXXX;
+ * [N] for each table of an array of tables; any other array is one leaf;
+ * an empty table other than v itself is a leaf). Paths start with prefix
+ * (NULL or "" for none: v is then the root and never a leaf itself). The
+ * walk is iterative and refuses trees deeper than COFFER_MAX_DEPTH + 1
+ * containers. Returns 0, COFFER_ENOMEM, COFFER_ELIMIT, or fn's first
+ * non-zero return (which stops the walk). path is valid during the call. */
+typedef int (*coffer_leaf_fn)(void *ctx, const char *path, size_t len,
+                              const coffer_value *leaf);
+COFFER_API int coffer_value_leaves(const coffer_value *v, const char *prefix,
+                                   coffer_leaf_fn fn, void *ctx);
+
 /* Generation number: 1 for the first load, +1 for each swapped-in reload. */
 COFFER_API uint64_t coffer_snapshot_generation(const coffer_snapshot *snap);
 

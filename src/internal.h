@@ -164,6 +164,47 @@ static inline int coffer_hex_digit(int c)
         return c - 'A' + 10;
     return -1;
 }
+/* A TOML \u / \U escape, the one decoder (string escapes in the parser,
+ * quoted keys in paths). s points at the 'u' or 'U' after the backslash;
+ * its 4 or 8 hex digits are read (a NUL stops them). On success the UTF-8
+ * encoding (1..4 bytes) is written to out and the number of characters
+ * consumed from s (5 or 9) returned. -1: a digit is missing or not hex;
+ * -2: the code point is a surrogate or above U+10FFFF. */
+static inline int coffer_unicode_escape(const char *s, char out[4],
+                                        size_t *outlen)
+{
+    int digits = *s == 'u' ? 4 : 8;
+    uint32_t cp = 0;
+    for (int i = 1; i <= digits; i++) {
+        int h = coffer_hex_digit((unsigned char)s[i]);
+        if (h < 0)
+            return -1;
+        cp = cp << 4 | (uint32_t)h;
+    }
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return -2;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        *outlen = 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        *outlen = 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        *outlen = 3;
+    } else {
+        out[0] = (char)(0xf0 | cp >> 18);
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[3] = (char)(0x80 | (cp & 0x3f));
+        *outlen = 4;
+    }
+    return digits + 1;
+}
+
 
 COFFER_INTERNAL uint32_t coffer_hash(const char *s, size_t n);
 
@@ -213,5 +254,55 @@ COFFER_INTERNAL void coffer_error_clear(coffer_error *err);
 
 /* Python-style shortest float text (see coffer_format_double). */
 COFFER_INTERNAL int coffer_fmt_double(double d, char *buf, size_t n);
+
+/* UTF-8, the one validator (parser, emitter, file/dir/dotenv readers).
+ * Length (1..4) of the valid sequence at s, n >= 1 bytes available; 0 for
+ * a stray continuation byte, an overlong form (C0/C1, E0 80-9F, F0 80-8F),
+ * a surrogate (ED A0-BF), a code point above U+10FFFF (F4 90+, F5-FF) or a
+ * sequence cut short by n. Bytes are tested in order and each test stops
+ * at the first non-continuation byte, so NUL-terminated text is never
+ * read past its terminator. */
+static inline size_t coffer_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2)
+        return 0;
+    if (c < 0xe0)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (c == 0xe0 && s[1] < 0xa0) ||
+            (c == 0xed && s[1] > 0x9f) || (s[2] & 0xc0) != 0x80)
+            return 0;
+        return 3;
+    }
+    if (c < 0xf5) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (c == 0xf0 && s[1] < 0x90) ||
+            (c == 0xf4 && s[1] > 0x8f) || (s[2] & 0xc0) != 0x80 ||
+            (s[3] & 0xc0) != 0x80)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* True when the n bytes at str are all valid UTF-8 (see coffer_utf8_seq). */
+static inline bool coffer_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = coffer_utf8_seq(s + i, n - i);
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}
 
 #endif /* COFFER_INTERNAL_H */

@@ -53,17 +53,6 @@ static void push_path(dctx *d, plist *l, const char *path)
 
 #define PATHMAX 1024
 
-static bool is_aot(const coffer_value *a)
-{
-    size_t n = coffer_array_count(a);
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (coffer_value_type(coffer_array_at(a, i)) != COFFER_TYPE_TABLE)
-            return false;
-    return true;
-}
-
 static size_t child_key(char *buf, size_t pos, const char *k, size_t kl)
 {
     if (pos && pos + 1 < PATHMAX)
@@ -78,38 +67,33 @@ static size_t child_index(char *buf, size_t pos, size_t i)
     return pos < PATHMAX ? pos : PATHMAX - 1;
 }
 
-/* Every leaf under v (v itself if it is a leaf) into l. */
+typedef struct leafctx {
+    dctx *d;
+    plist *l;
+} leafctx;
+
+static int on_leaf(void *ctx, const char *path, size_t len,
+                   const coffer_value *leaf)
+{
+    (void)len;
+    (void)leaf;
+    leafctx *c = ctx;
+    push_path(c->d, c->l, path);
+    return c->d->failed;
+}
+
+/* Every leaf under v (v itself if it is a leaf) into l: the one walker
+ * coffer list uses too (coffer_value_leaves). */
 static void leaves(dctx *d, plist *l, const coffer_value *v, char *buf,
                    size_t pos, unsigned depth)
 {
-    if (too_deep(d, depth))
+    if (too_deep(d, depth) || d->failed)
         return;
-    coffer_type t = coffer_value_type(v);
-    if (t == COFFER_TYPE_TABLE && coffer_table_count(v) > 0) {
-        size_t n = coffer_table_count(v);
-        for (size_t i = 0; i < n; i++) {
-            const char *k;
-            size_t kl;
-            const coffer_value *m = coffer_table_at(v, i, &k, &kl);
-            size_t p = child_key(buf, pos, k, kl);
-            leaves(d, l, m, buf, p, depth + 1);
-            buf[pos] = '\0';
-        }
-        return;
-    }
-    if (t == COFFER_TYPE_ARRAY && is_aot(v)) {
-        size_t n = coffer_array_count(v);
-        for (size_t i = 0; i < n; i++) {
-            size_t p = child_index(buf, pos, i);
-            leaves(d, l, coffer_array_at(v, i), buf, p, depth + 1);
-            buf[pos] = '\0';
-        }
-        return;
-    }
-    if (pos == 0)
-        return; /* an empty root has no leaves */
     buf[pos] = '\0';
-    push_path(d, l, buf);
+    leafctx c = { d, l };
+    int rc = coffer_value_leaves(v, buf, on_leaf, &c);
+    if (rc && !d->failed)
+        d->failed = rc;
 }
 
 /* Deep equality, strings in constant time. */
@@ -211,8 +195,8 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
         }
         return;
     }
-    if (ta == COFFER_TYPE_ARRAY && tb == COFFER_TYPE_ARRAY && is_aot(a) &&
-        is_aot(b)) {
+    if (ta == COFFER_TYPE_ARRAY && tb == COFFER_TYPE_ARRAY && coffer_is_aot(a) &&
+        coffer_is_aot(b)) {
         size_t na = coffer_array_count(a), nb = coffer_array_count(b);
         size_t n = na > nb ? na : nb;
         for (size_t i = 0; i < n; i++) {

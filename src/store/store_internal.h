@@ -250,8 +250,6 @@ COFFER_INTERNAL int coffer_dir_finding(coffer_loadctx *lc, const char *path,
                                        const char *bad, const char *why,
                                        coffer_error *err);
 
-/* True if s[0..n) is valid UTF-8. */
-COFFER_INTERNAL bool coffer_utf8_valid(const char *s, size_t n);
 
 /* Loads source src into layer (arena = lc->arena). Returns 0, 1 when the
  * source does not exist, or a negative code. */
@@ -303,5 +301,9 @@ COFFER_INTERNAL int coffer_dotenv_parse(coffer_loadctx *lc, const char *name,
 /* Export records kept for the life of the process (env.c: getenv()
  * results never dangle); each is one block and one secure mapping. */
 COFFER_INTERNAL size_t coffer_env_records(void);
+
+/* A non-empty array whose members are all tables (an array of tables:
+ * its leaves are indexed [N]; any other array is one leaf). */
+COFFER_INTERNAL bool coffer_is_aot(const coffer_value *a);
 
 #endif /* COFFER_STORE_INTERNAL_H */

@@ -339,35 +339,6 @@ static void put_datetime(emitter *e, coffer_type t, const coffer_datetime *dt)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t k;
-    unsigned cp, min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2; cp = c & 0x1F; min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3; cp = c & 0x0F; min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4; cp = c & 0x07; min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return k;
-}
-
 /* A quoted string, escaped for TOML basic strings (json = 0) or JSON. */
 static void put_quoted(emitter *e, const char *str, size_t n, int json)
 {
@@ -385,7 +356,7 @@ static void put_quoted(emitter *e, const char *str, size_t n, int json)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = coffer_utf8_seq(s + i, n - i);
             if (k) {
                 i += k;
                 run += k;

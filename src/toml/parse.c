@@ -251,31 +251,6 @@ static inline char *scan(char *p, const char *end, unsigned char quote,
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (s[0] >= 0x80), or 0. The text
- * is NUL-terminated, so the checks stop at the end by themselves. */
-static inline size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0xc2)
-        return 0;
-    if (c < 0xe0)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c < 0xf0) {
-        if ((s[1] & 0xc0) != 0x80 || (c == 0xe0 && s[1] < 0xa0) ||
-            (c == 0xed && s[1] > 0x9f) || (s[2] & 0xc0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c < 0xf5) {
-        if ((s[1] & 0xc0) != 0x80 || (c == 0xf0 && s[1] < 0x90) ||
-            (c == 0xf4 && s[1] > 0x8f) || (s[2] & 0xc0) != 0x80 ||
-            (s[3] & 0xc0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 static inline void newline_at(parser *P, char *after)
 {
     P->line++;
@@ -302,7 +277,8 @@ static int comment(parser *P)
         if (ch == '\t') {
             p++;
         } else if (ch >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)p);
+            size_t n = coffer_utf8_seq((const unsigned char *)p,
+                                       (size_t)(P->end - p));
             if (!n)
                 return FAIL(p, "invalid utf-8 in comment");
             p += n;
@@ -358,32 +334,14 @@ static int escape(parser *P, char **rp, char **wp)
     case '\\': *w++ = '\\'; r++; break;
     case 'u':
     case 'U': {
-        int n = *r == 'u' ? 4 : 8;
-        uint32_t cp = 0;
-        for (int i = 1; i <= n; i++) {
-            int h = coffer_hex_digit((unsigned char)r[i]);
-            if (h < 0)
-                return FAIL(r - 1, "invalid unicode escape");
-            cp = cp << 4 | (uint32_t)h;
-        }
-        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        size_t len;
+        int used = coffer_unicode_escape(r, w, &len);
+        if (used == -1)
+            return FAIL(r - 1, "invalid unicode escape");
+        if (used < 0)
             return FAIL(r - 1, "unicode escape is not a scalar value");
-        r += n + 1;
-        if (cp < 0x80) {
-            *w++ = (char)cp;
-        } else if (cp < 0x800) {
-            *w++ = (char)(0xc0 | cp >> 6);
-            *w++ = (char)(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            *w++ = (char)(0xe0 | cp >> 12);
-            *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-            *w++ = (char)(0x80 | (cp & 0x3f));
-        } else {
-            *w++ = (char)(0xf0 | cp >> 18);
-            *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-            *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-            *w++ = (char)(0x80 | (cp & 0x3f));
-        }
+        r += used;
+        w += len;
         break;
     }
     default:
@@ -419,7 +377,8 @@ static inline int line_string(parser *P, int basic, char **out,
         if (ch == q)
             break;
         if (ch >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)r);
+            size_t n = coffer_utf8_seq((const unsigned char *)r,
+                                       (size_t)(P->end - r));
             if (!n)
                 return FAIL(r, "invalid utf-8 in string");
             r += n;
@@ -488,7 +447,8 @@ static int ml_string(parser *P, int basic, char **out, size_t *outlen)
             break;
         }
         if (ch >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)r);
+            size_t n = coffer_utf8_seq((const unsigned char *)r,
+                                       (size_t)(P->end - r));
             if (!n)
                 return FAIL(r, "invalid utf-8 in string");
             r += n;

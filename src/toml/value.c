@@ -432,32 +432,12 @@ static int walk(const char *path, coffer_path_step_fn fn, void *ctx,
                     case '\\': buf[n++] = '\\'; break;
                     case 'u':
                     case 'U': {
-                        int digits = *p == 'u' ? 4 : 8;
-                        uint32_t cp = 0;
-                        for (int i = 1; i <= digits; i++) {
-                            int h = coffer_hex_digit((unsigned char)p[i]);
-                            if (h < 0)
-                                return PATH_FAIL("invalid unicode escape in path '%s'", path);
-                            cp = cp << 4 | (uint32_t)h;
-                        }
-                        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        size_t len;
+                        int used = coffer_unicode_escape(p, buf + n, &len);
+                        if (used < 0)
                             return PATH_FAIL("invalid unicode escape in path '%s'", path);
-                        p += digits;
-                        if (cp < 0x80) {
-                            buf[n++] = (char)cp;
-                        } else if (cp < 0x800) {
-                            buf[n++] = (char)(0xc0 | cp >> 6);
-                            buf[n++] = (char)(0x80 | (cp & 0x3f));
-                        } else if (cp < 0x10000) {
-                            buf[n++] = (char)(0xe0 | cp >> 12);
-                            buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                            buf[n++] = (char)(0x80 | (cp & 0x3f));
-                        } else {
-                            buf[n++] = (char)(0xf0 | cp >> 18);
-                            buf[n++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-                            buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                            buf[n++] = (char)(0x80 | (cp & 0x3f));
-                        }
+                        p += used - 1;
+                        n += len;
                         break;
                     }
                     default:

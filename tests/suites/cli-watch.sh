@@ -80,4 +80,44 @@ EOF
 t "watch --poll: change seen by polling" wait_for "$T/w3.out" "^$TS $PROJ changed: late$"
 kill -TERM "$wpid"; wait_exit "$wpid"
 t "watch --poll: SIGTERM exits 0" [ "$bgrc" -eq 0 ]
+# One leaf walker: the same document gives the same leaf paths through
+# `coffer list` and through a reload diff (`coffer watch`): quoting,
+# terminal controls as \uXXXX, [N] for arrays of tables, an array as one
+# leaf, an empty table as a leaf, no length limit.
+put "$GLOBAL" <<'EOF'
+EOF
+printf 'seed = 1\n' | put "$PROJ"
+"$COFFER_BIN" watch --poll 100 >"$T/w4.out" 2>"$T/w4.err" &
+wpid=$!; BGPIDS="$BGPIDS $wpid"
+wait_for "$T/w4.err" 'watching' >/dev/null
+sleep 0.2
+cat >"$T/doc" <<'EOF'
+seed = 1
+x = "v"
+"a\nb" = 2
+"r\u202eq" = 3
+"DEL\u007f" = 4
+t = {}
+arr = [1, 2]
+[db]
+host = "h"
+"we ird" = "w"
+[[srv]]
+name = "a"
+[[srv]]
+name = "b"
+[srv.sub]
+k = 1
+EOF
+# a key path longer than the reload diff's old 1 KiB buffer
+long=$(printf 'k%.0s' $(seq 1 1100))
+{ printf 'long.%s = 1\n' "$long"; cat "$T/doc"; } | put "$PROJ"
+t "leaves: watch reports the added leaves" wait_for "$T/w4.out" "^$TS $PROJ added: "
+kill -TERM "$wpid"; wait_exit "$wpid"
+c list
+cut -f1 "$T/out" | grep -v '^seed$' | sort >"$T/leaves-list"
+sed -n 1p "$T/w4.out" | sed 's/^[^ ]* [^ ]* added: //' | sed 's/, /\n/g' | sort >"$T/leaves-watch"
+t "leaves: list and watch give the same leaf paths" eval 'diff "$T/leaves-list" "$T/leaves-watch" >&2 && [ "$(wc -l <"$T/leaves-list")" -eq 12 ] && grep -qx "long\.$long" "$T/leaves-watch"'
+t "leaves: controls and bidi shown as \\u escapes" eval 'grep -qxF "\"a\\u000ab\"" "$T/leaves-list" && grep -qxF "\"r\\u202eq\"" "$T/leaves-list" && grep -qxF "\"DEL\\u007f\"" "$T/leaves-list"'
+t "leaves: arrays of tables indexed, arrays and empty tables one leaf" eval 'grep -qxF "srv[1].sub.k" "$T/leaves-list" && grep -qxF arr "$T/leaves-list" && grep -qxF t "$T/leaves-list"'
 finish

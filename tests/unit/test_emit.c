@@ -321,6 +321,70 @@ static void scalar_strings(void **state)
     check_bytes(&bad, COFFER_FORMAT_TEXT, "a\xff" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe2\x82", 12);
 }
 
+/* One UTF-8 validator (coffer_utf8_seq in src/internal.h): every malformed
+ * class is rejected by the parser, by the file/dir/dotenv readers'
+ * coffer_utf8_valid and by the emitter (which escapes it as U+FFFD), and
+ * every boundary code point is accepted by all three. */
+static void utf8_one_validator_everywhere(void **state)
+{
+    (void)state;
+    static const struct { const char *b; size_t n; } bad[] = {
+        { "\xc0\xaf", 2 }, { "\xc1\xbf", 2 },                 /* overlong 2 */
+        { "\xe0\x80\xaf", 3 }, { "\xe0\x9f\xbf", 3 },         /* overlong 3 */
+        { "\xf0\x80\x80\xaf", 4 }, { "\xf0\x8f\xbf\xbf", 4 }, /* overlong 4 */
+        { "\xed\xa0\x80", 3 }, { "\xed\xbf\xbf", 3 },         /* surrogates */
+        { "\xf4\x90\x80\x80", 4 }, { "\xf5\x80\x80\x80", 4 }, /* > U+10FFFF */
+        { "\xff", 1 }, { "\xfe", 1 },
+        { "\xc3", 1 }, { "\xe2\x82", 2 }, { "\xf0\x9f\x94", 3 }, /* truncated */
+        { "\xe2\x28\xa1", 3 }, { "\xf0\x9f\x28\x91", 4 },
+        { "\x80", 1 }, { "\xbf", 1 }, { "a\x80", 2 },         /* stray */
+    };
+    static const struct { const char *b; size_t n; } good[] = {
+        { "\xc2\x80", 2 }, { "\xdf\xbf", 2 }, { "\xe0\xa0\x80", 3 },
+        { "\xed\x9f\xbf", 3 }, { "\xee\x80\x80", 3 }, { "\xef\xbf\xbf", 3 },
+        { "\xf0\x90\x80\x80", 4 }, { "\xf4\x8f\xbf\xbf", 4 },
+    };
+    char doc[64], out[256];
+    for (size_t t = 0; t < 2; t++) {
+        size_t count = t ? sizeof good / sizeof *good : sizeof bad / sizeof *bad;
+        for (size_t i = 0; i < count; i++) {
+            const char *b = t ? good[i].b : bad[i].b;
+            size_t n = t ? good[i].n : bad[i].n;
+            bool ok = t == 1;
+            /* the readers (file, dir, flat, dotenv) */
+            assert_int_equal(coffer_utf8_valid(b, n), ok);
+            /* the parser, at the end of the text and before more text */
+            for (int more = 0; more < 2; more++) {
+                int dl = snprintf(doc, sizeof doc, "s = \"%.*s%s\"", (int)n, b,
+                                  more ? "zz" : "");
+                coffer_doc *d = NULL;
+                coffer_error err;
+                memset(&err, 0, sizeof err);
+                int rc = coffer_toml_parse(doc, (size_t)dl, NULL, &d, &err);
+                if (ok) {
+                    assert_int_equal(rc, 0);
+                    coffer_doc_free(d);
+                } else {
+                    assert_int_not_equal(rc, 0);
+                    assert_non_null(strstr(err.message, "utf-8"));
+                }
+            }
+            /* the emitter: raw bytes only for valid text */
+            coffer_value v = S(b, n);
+            long r = coffer_value_format(&v, COFFER_FORMAT_TOML, out, sizeof out);
+            assert_true(r > 0);
+            if (ok) {
+                assert_int_equal(r, (long)n + 2);
+                assert_memory_equal(out + 1, b, n);
+            } else {
+                assert_non_null(strstr(out, "\\uFFFD"));
+                for (long j = 0; j < r; j++)
+                    assert_true((unsigned char)out[j] < 0x80);
+            }
+        }
+    }
+}
+
 static void scalar_string_with_nul(void **state)
 {
     (void)state;
@@ -785,6 +849,7 @@ int main(void)
         cmocka_unit_test(double_roundtrip_property),
         cmocka_unit_test(double_truncation),
         cmocka_unit_test_setup_teardown(scalar_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(utf8_one_validator_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(scalar_string_with_nul, setup, teardown),
         cmocka_unit_test_setup_teardown(scalar_numbers_and_bools, setup, teardown),
         cmocka_unit_test_setup_teardown(scalar_datetimes, setup, teardown),

@@ -167,6 +167,47 @@ static void strings_invalid_escapes(void **state)
     check_error("s = \"\\uD83D\\uDE00\"", 1, 6, "not a scalar value");
 }
 
+/* One \u/\U decoder (coffer_unicode_escape): a string value and a quoted
+ * key in a path accept and reject the same escapes, and a key written
+ * with an escape is found through a path written with the same escape. */
+static void unicode_escapes_one_decoder(void **state)
+{
+    (void)state;
+    static const struct { const char *esc; int ok; } cases[] = {
+        { "\\u0041", 1 }, { "\\u00e4", 1 }, { "\\u20AC", 1 }, { "\\uD7FF", 1 },
+        { "\\uE000", 1 }, { "\\uFFFF", 1 }, { "\\U0001F511", 1 },
+        { "\\U0010FFFF", 1 },
+        { "\\uD800", 0 }, { "\\uDFFF", 0 }, { "\\U0000DC00", 0 },
+        { "\\U00110000", 0 }, { "\\UFFFFFFFF", 0 },
+        { "\\u12", 0 }, { "\\u12G4", 0 }, { "\\U0001F51", 0 }, { "\\x41", 0 },
+    };
+    char text[128], path[64];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int tl = snprintf(text, sizeof text, "\"k%s\" = \"v%s\"", cases[i].esc,
+                          cases[i].esc);
+        coffer_doc *d = NULL;
+        coffer_error err;
+        memset(&err, 0, sizeof err);
+        int rc = coffer_toml_parse(text, (size_t)tl, NULL, &d, &err);
+        assert_int_equal(rc == 0, cases[i].ok);
+        snprintf(path, sizeof path, "\"k%s\"", cases[i].esc);
+        const coffer_value *v = NULL;
+        if (cases[i].ok) {
+            assert_int_equal(coffer_value_seek(coffer_doc_root(d), path, &v, &err), 0);
+            assert_int_equal(coffer_value_type(v), COFFER_TYPE_STRING);
+            coffer_doc_free(d);
+        } else {
+            assert_non_null(strstr(err.message, "escape"));
+            assert_int_equal(coffer_toml_parse("a = 1", 5, NULL, &d, &err), 0);
+            memset(&err, 0, sizeof err);
+            assert_int_equal(coffer_value_seek(coffer_doc_root(d), path, &v, &err),
+                             COFFER_EINVAL);
+            assert_non_null(strstr(err.message, "escape"));
+            coffer_doc_free(d);
+        }
+    }
+}
+
 static void strings_multiline(void **state)
 {
     (void)state;
@@ -1594,6 +1635,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(strings_basic_escapes),
         cmocka_unit_test(strings_invalid_escapes),
+        cmocka_unit_test(unicode_escapes_one_decoder),
         cmocka_unit_test(strings_multiline),
         cmocka_unit_test(strings_literal),
         cmocka_unit_test(strings_control_and_utf8),

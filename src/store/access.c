@@ -377,7 +377,8 @@ int coffer_snapshot_where(const coffer_snapshot *snap, const char *path,
     if (rc)
         return rc;
     size_t idx = (size_t)(top - snap->root.u.c->items);
-    const coffer_layer *layer = &snap->layers[snap->origin[idx]];
+    const coffer_layer *layer =
+        &snap->layers[snap->origin ? snap->origin[idx] : 0];
     const char *f = layer->name;
     unsigned l = coffer_value_line(v);
     if (layer->kind == COFFER_SOURCE_DIR || layer->kind == COFFER_SOURCE_FLAT) {

@@ -78,6 +78,15 @@ COFFER_INTERNAL void *coffer_arena_alloc_fresh(coffer_arena *a, size_t size,
 COFFER_INTERNAL char *coffer_arena_strndup(coffer_arena *a, const char *s,
                                            size_t n);
 
+/* Secure blocks through a per-process pool (secure.c): take is the secure
+ * allocator's alloc, but reuses a released block with the same number of
+ * pages when one waits; give wipes the first dirty bytes from p (the rest
+ * must not have been written since take) and keeps the block locked,
+ * undumpable and inaccessible for the next take, or unmaps it when the
+ * pool is full. size is the one given to take. */
+COFFER_INTERNAL void *coffer_secure_take(size_t size);
+COFFER_INTERNAL void coffer_secure_give(void *p, size_t size, size_t dirty);
+
 /* ----------------------------------------------------------------- tree */
 
 typedef struct coffer_container coffer_container;

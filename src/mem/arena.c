@@ -1,6 +1,7 @@
 /* arena.c - bump allocator over chunks from a pluggable allocator. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* The record of a chunk is at the start of its block; an adopted block's
@@ -15,6 +16,83 @@ struct coffer_chunk {
 #define CHUNK_MIN 1024
 #define CHUNK_MAX ((size_t)1 << 24)
 #define CHUNK_KEEP 1024 /* room worth keeping in the current chunk */
+#define OWN_BACK ((size_t)64 << 10) /* a whole chunk this large given back
+                                       goes back to the allocator at once */
+
+/* Large chunks of the plain allocator are kept for the next document
+ * (wiped, as every released chunk) instead of going back to malloc: glibc
+ * returns large blocks to the kernel at free (and trims its heap), so each
+ * parse of a large file faulted all its memory in again, several times
+ * slower than parsing on warm memory. At most CACHE_BYTES in CACHE_SLOTS
+ * blocks, the oldest go first; a chunk takes the smallest cached block of
+ * at least its size and at most twice it. */
+#define CACHE_FROM ((size_t)1 << 20)
+#define CACHE_SLOTS 16
+#define CACHE_BYTES ((size_t)96 << 20)
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *base;
+    size_t size;
+} cache[CACHE_SLOTS];
+static size_t cache_n, cache_bytes;
+
+static void cache_remove(size_t i)
+{
+    cache_bytes -= cache[i].size;
+    memmove(&cache[i], &cache[i + 1], (cache_n - i - 1) * sizeof cache[0]);
+    cache_n--;
+}
+
+static char *cache_take(size_t size, size_t *got)
+{
+    size_t best = CACHE_SLOTS;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < cache_n; i++)
+        if (cache[i].size >= size && cache[i].size / 2 <= size &&
+            (best == CACHE_SLOTS || cache[i].size < cache[best].size))
+            best = i;
+    char *p = NULL;
+    if (best < CACHE_SLOTS) {
+        p = cache[best].base;
+        *got = cache[best].size;
+        cache_remove(best);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return p;
+}
+
+/* Keeps a wiped block of the plain allocator, or frees it. */
+static void cache_put(char *p, size_t size)
+{
+    const coffer_allocator *plain = coffer_allocator_plain();
+    if (size > CACHE_BYTES / 2) {
+        plain->release(plain->ctx, p, size);
+        return;
+    }
+    pthread_mutex_lock(&cache_lock);
+    while (cache_n && (cache_n == CACHE_SLOTS ||
+                       cache_bytes + size > CACHE_BYTES)) {
+        char *old = cache[0].base;
+        size_t osize = cache[0].size;
+        cache_remove(0);
+        plain->release(plain->ctx, old, osize);
+    }
+    cache[cache_n].base = p;
+    cache[cache_n].size = size;
+    cache_n++;
+    cache_bytes += size;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+/* Releases a chunk's block (already wiped). */
+static void chunk_release(coffer_arena *a, char *base, size_t size, bool own)
+{
+    if (own && size >= CACHE_FROM && a->allocator == coffer_allocator_plain())
+        cache_put(base, size);
+    else
+        a->allocator->release(a->allocator->ctx, base, size);
+}
 
 void coffer_arena_init(coffer_arena *a, const coffer_allocator *alloc,
                        size_t first_chunk)
@@ -32,7 +110,7 @@ void coffer_arena_release(coffer_arena *a)
         next = c->next;
         if ((char *)c != c->base) {
             coffer_memzero(c->base, c->size);
-            a->allocator->release(a->allocator->ctx, c->base, c->size);
+            chunk_release(a, c->base, c->size, false);
         }
         c = next;
     }
@@ -43,7 +121,7 @@ void coffer_arena_release(coffer_arena *a)
             char *base = c->base;
             size_t size = c->size;
             coffer_memzero(base, size);
-            a->allocator->release(a->allocator->ctx, base, size);
+            chunk_release(a, base, size, true);
         }
         c = next;
     }
@@ -58,7 +136,11 @@ static coffer_chunk *new_chunk(coffer_arena *a, size_t payload)
     size_t size = payload + CHUNK_HDR;
     if (size < payload)
         return NULL;
-    char *base = a->allocator->alloc(a->allocator->ctx, size);
+    char *base = NULL;
+    if (size >= CACHE_FROM && a->allocator == coffer_allocator_plain())
+        base = cache_take(size, &size);
+    if (!base)
+        base = a->allocator->alloc(a->allocator->ctx, size);
     if (!base)
         return NULL;
     coffer_chunk *c = (coffer_chunk *)(void *)base;
@@ -184,9 +266,33 @@ static void blocks_back(coffer_arena *a, char *q, size_t size)
     }
 }
 
+/* If [p, p + size) is the whole payload of a chunk of its own (an
+ * outgrown large block), wipes it and gives it back to the allocator. */
+static bool chunk_back(coffer_arena *a, char *p, size_t size)
+{
+    for (coffer_chunk **pp = &a->chunks; *pp; pp = &(*pp)->next) {
+        coffer_chunk *c = *pp;
+        if ((char *)c != c->base || c->base + CHUNK_HDR != p)
+            continue;
+        if (c->size - CHUNK_HDR != size ||
+            (a->cur >= c->base && a->cur <= c->base + c->size))
+            return false;
+        *pp = c->next;
+        a->total -= c->size;
+        char *base = c->base;
+        size_t csize = c->size;
+        coffer_memzero(base, csize);
+        chunk_release(a, base, csize, true);
+        return true;
+    }
+    return false;
+}
+
 void coffer_arena_give_back(coffer_arena *a, void *p, size_t size)
 {
     char *q = p;
+    if (size >= OWN_BACK && chunk_back(a, q, size))
+        return;
     /* A large region (an outgrown member block) serves better as the bump
      * region than in a free list nobody asks from: it takes the place of
      * a smaller current tail, which goes to the free lists instead. */

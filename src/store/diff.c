@@ -96,6 +96,24 @@ static void leaves(dctx *d, plist *l, const coffer_value *v, char *buf,
         d->failed = rc;
 }
 
+/* The member of table b with the key of m, the i-th member of the other
+ * table: b's i-th member when the keys are in the same order (a reloaded
+ * file mostly is), else a lookup. Keys are names, not secrets. */
+static const coffer_value *counterpart(const coffer_value *b, size_t i,
+                                       const coffer_value *m)
+{
+    const coffer_value *o = coffer_table_at(b, i, NULL, NULL);
+    if (o && o->keylen == m->keylen && memcmp(o->key, m->key, m->keylen) == 0)
+        return o;
+    return coffer_table_get(b, m->key, m->keylen);
+}
+
+static bool is_container(const coffer_value *v)
+{
+    coffer_type t = coffer_value_type(v);
+    return t == COFFER_TYPE_TABLE || t == COFFER_TYPE_ARRAY;
+}
+
 /* Deep equality, strings in constant time. */
 static bool equal(dctx *d, const coffer_value *a, const coffer_value *b,
                   unsigned depth)
@@ -149,10 +167,8 @@ static bool equal(dctx *d, const coffer_value *a, const coffer_value *b,
             return false;
         bool same = true;
         for (size_t i = 0; i < n; i++) {
-            const char *k;
-            size_t kl;
-            const coffer_value *m = coffer_table_at(a, i, &k, &kl);
-            const coffer_value *o = coffer_table_get(b, k, kl);
+            const coffer_value *m = coffer_table_at(a, i, NULL, NULL);
+            const coffer_value *o = counterpart(b, i, m);
             same &= o != NULL && equal(d, m, o, depth + 1);
         }
         return same;
@@ -169,12 +185,17 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
         return;
     coffer_type ta = coffer_value_type(a), tb = coffer_value_type(b);
     if (ta == COFFER_TYPE_TABLE && tb == COFFER_TYPE_TABLE) {
-        size_t n = coffer_table_count(a);
+        size_t n = coffer_table_count(a), matched = 0;
         for (size_t i = 0; i < n; i++) {
             const char *k;
             size_t kl;
             const coffer_value *m = coffer_table_at(a, i, &k, &kl);
-            const coffer_value *o = coffer_table_get(b, k, kl);
+            const coffer_value *o = counterpart(b, i, m);
+            matched += o != NULL;
+            /* the path is only written for what is reported or walked */
+            if (o && !is_container(m) && !is_container(o) &&
+                equal(d, m, o, depth + 1))
+                continue;
             size_t p = child_key(buf, pos, k, kl);
             if (!o)
                 leaves(d, &d->removed, m, buf, p, depth + 1);
@@ -183,6 +204,8 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
             buf[pos] = '\0';
         }
         n = coffer_table_count(b);
+        if (matched == n)
+            return; /* every key of b is in a: nothing added */
         for (size_t i = 0; i < n; i++) {
             const char *k;
             size_t kl;

@@ -468,6 +468,25 @@ void coffer_layer_release(coffer_layer *layer)
 
 static int merge(coffer_snapshot *snap, coffer_error *err)
 {
+    if (snap->nlayers == 1) {
+        /* One layer: its root is the snapshot's, as it is (indexed by the
+         * parser when large); every member comes from layer 0. */
+        size_t n = coffer_table_count(&snap->layers[0].root);
+        snap->origin = coffer_arena_alloc(&snap->arena,
+                                          (n ? n : 1) * sizeof *snap->origin);
+        if (!snap->origin)
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                    "out of memory");
+        memset(snap->origin, 0, (n ? n : 1) * sizeof *snap->origin);
+        snap->root = snap->layers[0].root;
+        snap->root.key = NULL;
+        snap->root.keylen = 0;
+        snap->root.flags = 0;
+        snap->root.line = 1;
+        snap->root.col = 1;
+        snap->shadows = NULL;
+        return 0;
+    }
     size_t total = 0;
     for (size_t i = 0; i < snap->nlayers; i++)
         total += coffer_table_count(&snap->layers[i].root);
@@ -557,9 +576,9 @@ void coffer_snapshot_destroy(coffer_snapshot *snap)
 {
     if (!snap)
         return;
-    for (size_t i = 0; i < snap->nlayers; i++)
-        coffer_layer_release(&snap->layers[i]);
-    coffer_arena_release(&snap->arena);
+    /* The documents, the arena and the file buffers all live in the
+     * region: releasing it wipes and releases every byte of them once
+     * (freeing the documents and the arena first would wipe it twice). */
     coffer_region_release(&snap->region);
     free(snap->layers);
     free(snap);
@@ -577,12 +596,13 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
     atomic_init(&snap->refs, 1);
     size_t hint = atomic_load(&s->region_hint);
-    /* The first load of a store: enough for a few KB of secrets and the
-     * parser's stages, which it gives back after each file. */
+    /* The first shared block: what the last load needed (large pieces
+     * have blocks of their own), or enough for a few KB of secrets and
+     * the parser's stages, which it gives back after each file. */
     coffer_region_init(&snap->region, s->alloc,
                        hint ? hint + hint / 4
                             : 16384 + COFFER_PARSE_STAGE_BYTES);
-    coffer_arena_init(&snap->arena, &snap->region.alloc, 4000);
+    coffer_arena_init(&snap->arena, &snap->region.alloc, 1024);
     snap->layers = calloc(s->nsources ? s->nsources : 1, sizeof *snap->layers);
     if (!snap->layers) {
         coffer_snapshot_destroy(snap);
@@ -601,8 +621,7 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
         if (rc == 1)
             continue;
         if (rc < 0) {
-            coffer_layer_release(layer);
-            coffer_snapshot_destroy(snap);
+            coffer_snapshot_destroy(snap); /* with what layer holds */
             return rc;
         }
         snap->nlocked += layer->nlocked;

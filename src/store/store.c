@@ -52,6 +52,25 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* True when every source is an absolute path given in opt and no
+ * environment source can add a relative one. */
+static bool only_absolute(const coffer_store_options *opt)
+{
+    if (!opt->path_count || !opt->paths)
+        return false;
+    for (size_t i = 0; i < opt->path_count; i++) {
+        const char *p = opt->paths[i];
+        if (p && strncmp(p, "flat:", 5) == 0)
+            p += 5;
+        if (!p || p[0] != '/')
+            return false;
+    }
+    if (opt->flags & COFFER_STORE_NO_ENV_SOURCES)
+        return true;
+    const char *cd = getenv("CREDENTIALS_DIRECTORY");
+    return !cd || !*cd || cd[0] == '/';
+}
+
 /* A copy of environment variable name in the store's secure memory;
  * returns 1 when out of memory. */
 static int copy_secret_env(const char *name, coffer_store *s, char **out,
@@ -160,10 +179,18 @@ int coffer_store_open(const coffer_store_options *opt, coffer_store **out,
     if (!s->parse.max_depth || s->parse.max_depth > COFFER_MAX_DEPTH)
         s->parse.max_depth = COFFER_MAX_DEPTH;
 
-    /* The working directory: opt->cwd (made absolute) or getcwd(). */
+    /* The working directory: opt->cwd (made absolute) or getcwd(). Only
+     * relative paths and the default files need it: a store of absolute
+     * paths alone skips the system call (a sizeable part of loading a
+     * small file). */
     char cwdbuf[COFFER_ERROR_PATH_MAX];
-    if (!getcwd(cwdbuf, sizeof cwdbuf))
+    if (opt->cwd && opt->cwd[0] == '/') {
+        cwdbuf[0] = '\0';
+    } else if (!opt->cwd && only_absolute(opt)) {
         snprintf(cwdbuf, sizeof cwdbuf, "/");
+    } else if (!getcwd(cwdbuf, sizeof cwdbuf)) {
+        snprintf(cwdbuf, sizeof cwdbuf, "/");
+    }
     if (opt->cwd && opt->cwd[0] == '/') {
         s->cwd = strdup(opt->cwd);
     } else if (opt->cwd && opt->cwd[0]) {

@@ -49,18 +49,23 @@ typedef struct coffer_layer {
     const char *lock_note;      /* why they are locked (static text) */
 } coffer_layer;
 
-/* A region: big blocks from a base allocator, carved into pieces that
- * are only released all together (region.c). alloc is an allocator over
- * the region, for arenas and the parser. */
+/* A region: blocks from a base allocator (through the secure pool when it
+ * is the secure one), carved into pieces that are released all together,
+ * except large pieces, which have a block of their own, released with the
+ * piece (region.c). alloc is an allocator over the region, for arenas and
+ * the parser. Releasing a block wipes what it ever held. */
 typedef struct coffer_region_block coffer_region_block;
 typedef struct coffer_region {
     coffer_allocator alloc;
     const coffer_allocator *base;
-    coffer_region_block *head;
+    bool secure;                /* base is coffer_allocator_secure() */
+    coffer_region_block *head;  /* the block being carved up first */
     size_t next_size;
-    size_t used, peak, total; /* peak: the most ever in use at once */
+    size_t used, peak;          /* in shared blocks; peak: the most at once */
+    size_t total;               /* bytes of every block */
 } coffer_region;
 
+/* first: size of the first shared block. */
 COFFER_INTERNAL void coffer_region_init(coffer_region *r,
                                         const coffer_allocator *base,
                                         size_t first);

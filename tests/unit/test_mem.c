@@ -80,6 +80,26 @@ static void equal_ct_semantics(void **state)
     assert_false(coffer_equal_ct("", 0, "a", 1));
 }
 
+/* Every length up to 200 (the 64- and 16-byte blocks and the tail), a
+ * difference at every position, and length differences. */
+static void equal_ct_every_length_and_position(void **state)
+{
+    (void)state;
+    unsigned char a[200], b[200];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = b[i] = (unsigned char)(i * 7 + 1);
+    for (size_t n = 0; n <= sizeof a; n++) {
+        assert_true(coffer_equal_ct(a, n, b, n));
+        if (n)
+            assert_false(coffer_equal_ct(a, n, b, n - 1));
+        for (size_t i = 0; i < n; i++) {
+            b[i] ^= 0x20;
+            assert_false(coffer_equal_ct(a, n, b, n));
+            b[i] ^= 0x20;
+        }
+    }
+}
+
 static void secbuf_grows_and_keeps_content(void **state)
 {
     (void)state;
@@ -206,6 +226,132 @@ static void secure_allocator_guards(void **state)
     assert_int_equal(in_child(read_after_release, 100), 42);
 }
 
+/* The smaps entry holding p: locked, excluded from dumps. */
+static void smaps_flags(const void *p, bool *locked, bool *dontdump)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    bool in = false;
+    *locked = *dontdump = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        unsigned long kb;
+        if (in && sscanf(line, "Locked: %lu kB", &kb) == 1)
+            *locked = kb > 0;
+        if (in && strncmp(line, "VmFlags:", 8) == 0)
+            *dontdump = strstr(line, " dd") != NULL;
+    }
+    fclose(f);
+}
+
+/* A block given back to the pool comes back to the next take of the same
+ * size: wiped (the dirty part), still locked and not dumpable, its guard
+ * pages in place; another size gets another block. */
+static void secure_pool_reuses_wiped_blocks(void **state)
+{
+    (void)state;
+    const size_t n = 5 * 4096;
+    unsigned char *p = coffer_secure_take(n);
+    assert_non_null(p);
+    memset(p, 0xa5, 3000);
+    coffer_secure_give(p, n, 3000);
+    unsigned char *q = coffer_secure_take(n);
+    assert_ptr_equal(q, p);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(q[i], 0);
+    bool locked, dd;
+    smaps_flags(q, &locked, &dd);
+    assert_true(dd);
+    if (!coffer_memory_lock_failed() && getenv("SUITES") == NULL)
+        assert_true(locked);
+    unsigned char *r = coffer_secure_take(2 * n);
+    assert_non_null(r);
+    assert_ptr_not_equal(r, q);
+    coffer_secure_give(r, 2 * n, 0);
+    coffer_secure_give(q, n, 0);
+}
+
+static void pool_write_past_end(unsigned char *p, size_t n)
+{
+    (void)p;
+    unsigned char *q = coffer_secure_take(n);
+    coffer_secure_give(q, n, 0);
+    q = coffer_secure_take(n); /* from the pool */
+    ((volatile unsigned char *)q)[n] = 1;
+}
+
+/* A block from the pool still ends at its guard page. A child of fork
+ * gets no block its parent pooled (the locks are not inherited). */
+static void secure_pool_guards_and_fork(void **state)
+{
+    (void)state;
+    const char *suites = getenv("SUITES");
+    if (suites && strcmp(suites, "valgrind") == 0)
+        skip();
+    assert_int_equal(in_child(pool_write_past_end, 4096), 42);
+    unsigned char *p = coffer_secure_take(4096);
+    coffer_secure_give(p, 4096, 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsigned char *q = coffer_secure_take(4096);
+        _exit(q == p ? 1 : 0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    unsigned char *q = coffer_secure_take(4096); /* the parent keeps it */
+    assert_ptr_equal(q, p);
+    coffer_secure_give(q, 4096, 0);
+}
+
+/* A large chunk given back whole (an outgrown table block) goes back to
+ * the allocator at once, wiped; the plain allocator's large chunks are
+ * kept for the next arena (wiped). */
+static void arena_gives_back_large_chunks(void **state)
+{
+    (void)state;
+    coffer_arena a;
+    released_bytes = 0;
+    coffer_arena_init(&a, &counting, 0);
+    char *small = coffer_arena_alloc(&a, 100);
+    assert_non_null(small);
+    size_t big = (size_t)256 << 10;
+    char *p = coffer_arena_alloc(&a, big);
+    assert_non_null(p);
+    memset(p, 0x5a, big);
+    size_t total = a.total;
+    coffer_arena_give_back(&a, p, big);
+    assert_true(a.total < total);
+    assert_true(released_bytes >= big);
+    /* part of a chunk is not given back to the allocator */
+    p = coffer_arena_alloc(&a, big);
+    released_bytes = 0;
+    coffer_arena_give_back(&a, p, big / 2);
+    assert_int_equal(released_bytes, 0);
+    coffer_arena_release(&a);
+
+    coffer_arena_init(&a, NULL, 0);
+    size_t huge = (size_t)3 << 20;
+    char *h = coffer_arena_alloc(&a, huge);
+    assert_non_null(h);
+    memset(h, 0x77, huge);
+    coffer_arena_release(&a);
+    coffer_arena_init(&a, NULL, 0);
+    char *h2 = coffer_arena_alloc(&a, huge);
+    assert_ptr_equal(h2, h); /* kept and reused */
+    for (size_t i = 0; i < huge; i += 4096)
+        assert_int_equal(h2[i], 0);
+    coffer_arena_release(&a);
+}
+
 static void error_format_and_strerror(void **state)
 {
     (void)state;
@@ -228,6 +374,10 @@ int main(void)
         cmocka_unit_test(arena_blocks_are_reused),
         cmocka_unit_test(arena_alignment),
         cmocka_unit_test(equal_ct_semantics),
+        cmocka_unit_test(equal_ct_every_length_and_position),
+        cmocka_unit_test(secure_pool_reuses_wiped_blocks),
+        cmocka_unit_test(secure_pool_guards_and_fork),
+        cmocka_unit_test(arena_gives_back_large_chunks),
         cmocka_unit_test(secbuf_grows_and_keeps_content),
         cmocka_unit_test(secure_allocator_roundtrip),
         cmocka_unit_test(secure_allocator_sizes_and_alignment),

@@ -48,6 +48,8 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 /* Diagnostics on stderr: "coffer: error: ...", "coffer: warning: ...". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -25,11 +25,14 @@ static const char usage_main[] =
     "  watch          print a line for each change of the secrets\n"
     "  check          validate sources, permissions and git hygiene\n"
     "  init           create .streamlit/secrets.toml (0600), never overwrite\n"
+    "  push URL FILE  validate FILE and write it to an etcd key (compare-and-swap)\n"
+    "  history URL    list the revisions of an etcd key (never values)\n"
     "\n"
     "global options:\n"
     "  -C DIR             run as if started in DIR\n"
     "  -f, --file PATH    read PATH instead of the default files (repeatable;\n"
-    "                     a .toml file, a directory, or flat:DIR)\n"
+    "                     a .toml file, a directory, flat:DIR, or\n"
+    "                     etcd://HOST:PORT[,HOST:PORT...]/KEY)\n"
     "  --strict           refuse secrets files readable by group or others\n"
     "  --version          print the version\n"
     "\n"
@@ -50,6 +53,8 @@ static const struct verb verbs[] = {
     { "watch", cmd_watch },
     { "check", cmd_check },
     { "init", cmd_init },
+    { "push", cmd_push },
+    { "history", cmd_history },
 };
 
 static const struct verb *find_verb(const char *name)
@@ -79,6 +84,8 @@ static int cmd_help(int argc, char **argv)
 static char *absolute(const char *p, const char *cwd)
 {
     const char *prefix = "";
+    if (strncmp(p, "etcd://", 7) == 0 || strncmp(p, "etcds://", 8) == 0)
+        return strdup(p);
     if (strncmp(p, "flat:", 5) == 0) {
         prefix = "flat:";
         p += 5;

@@ -2,6 +2,7 @@
  * [secrets] files from config.toml, the default files, then
  * $CREDENTIALS_DIRECTORY, $COFFER_SECRETS and texts added in memory. */
 #include "store/store_internal.h"
+#include "remote/remote.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ const char *coffer_source_kind_name(coffer_source_kind k)
     case COFFER_SOURCE_FLAT: return "flat";
     case COFFER_SOURCE_TEXT: return "text";
     case COFFER_SOURCE_AUTO: return "auto";
+    case COFFER_SOURCE_ETCD: return "etcd";
     }
     return "unknown";
 }
@@ -84,11 +86,39 @@ static int grow_sources(coffer_source **arr, size_t *n, size_t *cap)
     return 0;
 }
 
+/* Adds an etcd source: the URL is its path and name. */
+static int add_etcd(coffer_store *s, const char *p, size_t n,
+                    coffer_error *err)
+{
+    if (grow_sources(&s->sources, &s->nsources, &s->capsources))
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    coffer_etcd *e;
+    int rc = coffer_etcd_new(p, n, &e, err);
+    if (rc)
+        return rc;
+    char *name = strdup(coffer_etcd_name(e));
+    if (!name) {
+        coffer_etcd_free(e);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    coffer_source *src = &s->sources[s->nsources++];
+    memset(src, 0, sizeof *src);
+    src->path = name;
+    src->name = name;
+    src->kind = COFFER_SOURCE_ETCD;
+    src->remote = e;
+    atomic_init(&src->resolved, (int)COFFER_SOURCE_ETCD);
+    atomic_init(&src->found, 0);
+    return 0;
+}
+
 /* Adds a path source (AUTO, or FLAT with a "flat:" prefix). */
 static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
                     coffer_error *err)
 {
     coffer_source_kind kind = COFFER_SOURCE_AUTO;
+    if (!force_flat && coffer_etcd_is_url(p, n))
+        return add_etcd(s, p, n, err);
     if (force_flat) {
         kind = COFFER_SOURCE_FLAT;
     } else if (n >= 5 && memcmp(p, "flat:", 5) == 0) {
@@ -154,6 +184,8 @@ void coffer_source_free(coffer_store *s, coffer_source *src)
         }
         free(src->name);
     } else {
+        if (src->remote)
+            coffer_etcd_free(src->remote);
         free(src->path);
     }
     memset(src, 0, sizeof *src);
@@ -259,7 +291,13 @@ static int resolve_locked(coffer_store *s, coffer_error *err)
     } else if (s->env_files && *s->env_files) {
         const char *p = s->env_files;
         while (!rc) {
-            const char *c = strchr(p, ':');
+            /* An etcd URL holds ':'s of its own: it ends at the first
+             * ':' after its key begins. */
+            const char *c = coffer_etcd_is_url(p, strlen(p))
+                                ? p + coffer_etcd_url_span(p)
+                                : strchr(p, ':');
+            if (c && !*c)
+                c = NULL;
             size_t n = c ? (size_t)(c - p) : strlen(p);
             rc = add_path(s, p, n, false, err);
             if (!c)
@@ -376,7 +414,8 @@ int coffer_store_source(coffer_store *s, size_t i, coffer_source_info *out)
     out->name = src->name;
     coffer_source_kind k = (coffer_source_kind)atomic_load(&src->resolved);
     bool found = atomic_load(&src->found) != 0;
-    if (!atomic_load(&s->loaded_once) && src->kind != COFFER_SOURCE_TEXT) {
+    if (!atomic_load(&s->loaded_once) && src->kind != COFFER_SOURCE_TEXT &&
+        src->kind != COFFER_SOURCE_ETCD) {
         struct stat st;
         found = stat(src->path, &st) == 0;
         if (found && src->kind == COFFER_SOURCE_AUTO &&
@@ -387,6 +426,23 @@ int coffer_store_source(coffer_store *s, size_t i, coffer_source_info *out)
         k = COFFER_SOURCE_FILE;
     out->kind = k;
     out->found = found;
+    return 0;
+}
+
+int coffer_store_source_describe(coffer_store *s, size_t i, char *buf,
+                                 size_t n)
+{
+    if (!s || !buf || !n)
+        return COFFER_EINVAL;
+    if (coffer_store_resolve(s, NULL))
+        return s->res_code;
+    if (i >= s->nsources)
+        return COFFER_EINVAL;
+    const coffer_source *src = &s->sources[i];
+    if (src->kind == COFFER_SOURCE_ETCD)
+        coffer_etcd_describe(src->remote, buf, n);
+    else
+        snprintf(buf, n, "%s", src->name && *src->name ? src->name : src->path);
     return 0;
 }
 
@@ -409,7 +465,8 @@ size_t coffer_store_watch_targets(coffer_store *s, const char ***paths,
         if (s->wt_paths && s->wt_kinds) {
             for (size_t i = 0; i < s->nsources; i++) {
                 coffer_source *src = &s->sources[i];
-                if (src->kind == COFFER_SOURCE_TEXT)
+                if (src->kind == COFFER_SOURCE_TEXT ||
+                    src->kind == COFFER_SOURCE_ETCD) /* watched by its own thread */
                     continue;
                 coffer_source_kind k =
                     (coffer_source_kind)atomic_load(&src->resolved);

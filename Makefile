@@ -14,13 +14,12 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -fvisibility=hidden -fPIC -pthread \
            -Iinclude -Isrc
 LDLIBS  := -lsodium -lm -pthread
-# etcd sources (src/remote/): compiled when libcurl's headers are there;
+# etcd sources (src/remote/): compiled when libcurl's headers are there
+# (checked when compiling, after scripts/deps.sh installed them);
 # libcurl.so.4 itself is dlopen'ed on the first use of an etcd source.
 WITH_ETCD ?= $(shell pkg-config --exists libcurl 2>/dev/null && echo 1)
-ifeq ($(WITH_ETCD),1)
-CFLAGS  += -DCOFFER_WITH_ETCD $(shell pkg-config --cflags libcurl)
+CFLAGS  += $(if $(filter 1,$(WITH_ETCD)),-DCOFFER_WITH_ETCD $(shell pkg-config --cflags libcurl))
 LDLIBS  += -ldl
-endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -35,9 +34,7 @@ endif
 # its command. Sanitizer and valgrind builds link it dynamically.
 # dlopen (etcd) needs a dynamically linked CLI.
 CLI_STATIC ?= $(if $(SAN)$(filter 1,$(WITH_ETCD)),0,1)
-ifeq ($(CLI_STATIC),1)
-CLI_LDFLAGS := -static
-endif
+CLI_LDFLAGS = $(if $(filter 1,$(CLI_STATIC)),-static)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -3,8 +3,8 @@
 # Called by the Makefile; safe to run repeatedly. Usage: scripts/deps.sh [build|test|bench|fuzz|pg]
 set -eu
 group=${1:-test}
-build="gcc libc6-dev make pkg-config libsodium-dev"
-test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 python3-dotenv git gdb"
+build="gcc libc6-dev make pkg-config libsodium-dev libcurl4-openssl-dev"
+test="$build clang libcmocka-dev valgrind libclang-rt-14-dev python3 python3-dotenv git gdb etcd-server etcd-client openssl"
 bench="$test g++ libtomlplusplus-dev python3-toml python3-dotenv python3-click hyperfine"
 fuzz="$test afl++"
 pg="$test libpq-dev postgresql"

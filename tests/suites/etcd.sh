@@ -113,8 +113,11 @@ if slow_ok; then
     echo "# 20 watchers x 10 rotations: $res"
     t "20 coffer watch processes see every rotation" [ $lrc -eq 0 ]
     p99=$(echo "$res" | sed 's/.*p99_ms=\([0-9.]*\).*/\1/')
-    t "rotation visible to 20 watchers with p99 < 100 ms (p99 $p99 ms)" \
-        python3 -c "import sys; sys.exit(0 if float('$p99') < 100 else 1)"
+    case $BUILD in
+    *asan*|*tsan*|*vg*) skip "p99 < 100 ms (p99 $p99 ms)" "sanitizer build" ;;
+    *) t "rotation visible to 20 watchers with p99 < 100 ms (p99 $p99 ms)" \
+        python3 -c "import sys; sys.exit(0 if float('$p99') < 100 else 1)" ;;
+    esac
 else
     skip "20 watchers latency" "timing test in $SUITES mode"
 fi
@@ -147,7 +150,7 @@ while [ $q -le 30 ]; do
     q=$((q + 1))
 done
 j=1; okw=1
-while [ $j -le $NW ]; do wait_for "$T/w$j.log" '^v-30$' 100 || okw=0; j=$((j + 1)); done
+while [ $j -le $NW ]; do wait_for "$T/w$j.log" '^v-30$' 300 || okw=0; j=$((j + 1)); done
 t "leader killed under a write loop: every watcher ends with the final value" [ $okw = 1 ]
 # each child logs what it got: values only ever move forward (no reload of
 # an older document, no duplicate restart for one change)

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,8 +55,13 @@ static void finding(struct checker *C, int sev, const char *file,
     if (sev > 2)
         sev = 2;
     C->count[sev]++;
-    cli_out_printf(&C->out, "%s %s: %s\n", sev_name[sev],
-                   file && *file ? file : "-", msg);
+    /* Each path once: no file, or a message that starts with its own
+     * place (FILE:LINE:COL: ...), gets no prefix. */
+    size_t fl = file ? strlen(file) : 0;
+    if (!fl || (strncmp(msg, file, fl) == 0 && msg[fl] == ':'))
+        cli_out_printf(&C->out, "%s %s\n", sev_name[sev], msg);
+    else
+        cli_out_printf(&C->out, "%s %s: %s\n", sev_name[sev], file, msg);
 }
 
 static void on_finding(void *ctx, int severity, const char *file,
@@ -85,10 +91,9 @@ static char *dir_of(const char *path)
  * tree. Returns -1 if git is not installed. */
 static int git_toplevel(const char *dir, char *top, size_t n)
 {
-    char *av[] = { "git", "-C", (char *)dir, "rev-parse", "--show-toplevel",
-                   NULL };
+    char *av[] = { "rev-parse", "--show-toplevel", NULL };
     top[0] = '\0';
-    int st = cli_spawn(av, top, n);
+    int st = cli_git(dir, av, top, n);
     if (st == 127)
         return -1;
     if (st != 0) {
@@ -139,18 +144,40 @@ static void git_checks(struct checker *C, const char *path, bool *git_missing)
     const char *sub = real[tl] ? real + tl + 1 : "";
     snprintf(rel, sizeof rel, "%s%s%s", sub, *sub ? "/" : "", base);
 
-    char *ls[] = { "git", "-C", realtop, "ls-files", "--error-unmatch", "--",
-                   rel, NULL };
-    if (cli_spawn(ls, NULL, 0) == 0) {
-        finding(C, 2, path,
-                "tracked by git; remove it from the repository with "
-                "'git rm --cached %s' and add the line '%s' to %s/.gitignore",
-                rel, rel, realtop);
+    /* A .gitignore that is not a regular file (a FIFO blocks git's read)
+     * in a directory git reads for this path: reported, git not run. */
+    char gi[PATH_MAX * 2 + 16];
+    for (size_t at = tl;;) {
+        struct stat gs;
+        snprintf(gi, sizeof gi, "%.*s/.gitignore", (int)at, real);
+        if (stat(gi, &gs) == 0 && !S_ISREG(gs.st_mode)) {
+            finding(C, 2, gi, "not a regular file; git checks skipped");
+            return;
+        }
+        if (!real[at])
+            break;
+        const char *next = strchr(real + at + 1, '/');
+        at = next ? (size_t)(next - real) : strlen(real);
+    }
+    char *ls[] = { "ls-files", "--error-unmatch", "--", rel, NULL };
+    if (cli_git(realtop, ls, NULL, 0) == 0) {
+        /* --no-index: would the rules ignore it, were it not tracked? */
+        char *ni[] = { "check-ignore", "-q", "--no-index", "--", rel, NULL };
+        if (cli_git(realtop, ni, NULL, 0) == 0)
+            finding(C, 2, path,
+                    "tracked by git although .gitignore lists it; remove it "
+                    "from the index with 'git rm --cached %s' and rotate every "
+                    "secret in it (they stay in the git history)", rel);
+        else
+            finding(C, 2, path,
+                    "tracked by git; remove it from the index with 'git rm "
+                    "--cached %s', add the line '%s' to %s/.gitignore, and "
+                    "rotate every secret in it (they stay in the git history)",
+                    rel, rel, realtop);
         return;
     }
-    char *ci[] = { "git", "-C", realtop, "check-ignore", "-q", "--", rel,
-                   NULL };
-    int ig = cli_spawn(ci, NULL, 0);
+    char *ci[] = { "check-ignore", "-q", "--", rel, NULL };
+    int ig = cli_git(realtop, ci, NULL, 0);
     if (ig == 1)
         finding(C, 1, path,
                 "not ignored by git; add this line to %s/.gitignore: %s",
@@ -237,41 +264,53 @@ static const char template_toml[] =
 
 static const char ignore_line[] = ".streamlit/secrets.toml";
 
-static int add_to_gitignore(const char *cwd)
+/* Reads the regular file path (O_NOFOLLOW | O_NONBLOCK: never a FIFO
+ * that blocks, never a link swapped in meanwhile). Returns 0 (*out
+ * malloc'd), 1 if it does not exist, or -1 after a message. */
+static int read_plain(const char *path, char **out, size_t *outlen,
+                      mode_t *mode)
 {
-    char top[PATH_MAX + 8];
-    if (git_toplevel(cwd, top, sizeof top) < 0 || !top[0])
-        return 0; /* no git, or not in a work tree: nothing to do */
-    char *ci[] = { "git", "-C", (char *)cwd, "check-ignore", "-q", "--",
-                   (char *)ignore_line, NULL };
-    if (cli_spawn(ci, NULL, 0) == 0)
-        return 0; /* already ignored */
-
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/.gitignore", cwd);
-    char *old = NULL;
-    size_t oldlen = 0;
-    mode_t mode = 0644; /* .gitignore is not secret */
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        struct stat st;
-        if (fstat(fileno(f), &st) == 0) {
-            mode = st.st_mode & 07777;
-            old = malloc((size_t)st.st_size + 1);
-            if (old)
-                oldlen = fread(old, 1, (size_t)st.st_size, f);
-        }
-        fclose(f);
-        if (!old) {
-            cli_error("cannot read '%s'", path);
-            return CLI_EXIT_PROBLEMS;
-        }
-    } else if (errno != ENOENT) {
+    *out = NULL;
+    *outlen = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                  O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
         cli_error("cannot open '%s': %s", path, strerror(errno));
-        return CLI_EXIT_PROBLEMS;
+        return -1;
     }
-    /* Already listed (check-ignore may disagree when a later rule
-     * re-includes it): leave the file alone, never add a second copy. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        cli_error("'%s' is not a regular file; add the line '%s' to it "
+                  "yourself", path, ignore_line);
+        return -1;
+    }
+    *mode = st.st_mode & 07777;
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf) {
+        cli_error("out of memory");
+        return -1;
+    }
+    *out = buf;
+    *outlen = got;
+    return 0;
+}
+
+/* True if text holds the line ".streamlit/secrets.toml" (or "/...") */
+static bool has_ignore_line(const char *old, size_t oldlen)
+{
     for (size_t i = 0; old && i < oldlen;) {
         size_t e = i;
         while (e < oldlen && old[e] != '\n')
@@ -282,11 +321,72 @@ static int add_to_gitignore(const char *cwd)
         if ((l == sizeof ignore_line - 1 &&
              memcmp(old + i, ignore_line, l) == 0) ||
             (l == sizeof ignore_line && old[i] == '/' &&
-             memcmp(old + i + 1, ignore_line, l - 1) == 0)) {
-            free(old);
-            return 0;
-        }
+             memcmp(old + i + 1, ignore_line, l - 1) == 0))
+            return true;
         i = e + 1;
+    }
+    return false;
+}
+
+/* The file to edit for cwd/.gitignore into path: itself, or the target
+ * of a symbolic link (a regular file the user owns; the link stays). A
+ * FIFO, device or directory is refused. Returns 0 or an exit status. */
+static int gitignore_target(const char *link, char *path, size_t n)
+{
+    struct stat st;
+    snprintf(path, n, "%s", link);
+    if (lstat(link, &st) != 0)
+        return 0; /* missing (created), or the read reports the error */
+    if (!S_ISLNK(st.st_mode)) {
+        if (S_ISREG(st.st_mode))
+            return 0;
+        cli_error("'%s' is not a regular file; add the line '%s' to it "
+                  "yourself", link, ignore_line);
+        return CLI_EXIT_PROBLEMS;
+    }
+    char *real = realpath(link, NULL);
+    if (!real || stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        cli_error("'%s' is a symbolic link to %s; add the line '%s' to it "
+                  "yourself", link,
+                  !real ? "a missing file"
+                        : !S_ISREG(st.st_mode) ? "something not a regular file"
+                                               : "a file you do not own",
+                  ignore_line);
+        free(real);
+        return CLI_EXIT_PROBLEMS;
+    }
+    snprintf(path, n, "%s", real);
+    free(real);
+    return 0;
+}
+
+static int add_to_gitignore(const char *cwd)
+{
+    char top[PATH_MAX + 8];
+    if (git_toplevel(cwd, top, sizeof top) < 0 || !top[0])
+        return 0; /* no git, or not in a work tree: nothing to do */
+    /* Before git reads it: a FIFO would block, a link is followed. */
+    char link[PATH_MAX + 32], path[PATH_MAX + 32];
+    snprintf(link, sizeof link, "%s/.gitignore", cwd);
+    int rc = gitignore_target(link, path, sizeof path);
+    if (rc)
+        return rc;
+    char *ci[] = { "check-ignore", "-q", "--", (char *)ignore_line, NULL };
+    if (cli_git(cwd, ci, NULL, 0) == 0)
+        return 0; /* already ignored */
+    char *old = NULL;
+    size_t oldlen = 0;
+    mode_t mode = 0644; /* .gitignore is not secret */
+    rc = read_plain(path, &old, &oldlen, &mode);
+    if (rc < 0)
+        return CLI_EXIT_PROBLEMS;
+    bool fresh = rc == 1;
+    /* Already listed (check-ignore may disagree when a later rule
+     * re-includes it): leave the file alone, never add a second copy. */
+    if (has_ignore_line(old, oldlen)) {
+        free(old);
+        return 0;
     }
     size_t nl = strlen(ignore_line);
     bool need_nl = oldlen && old[oldlen - 1] != '\n';
@@ -308,8 +408,15 @@ static int add_to_gitignore(const char *cwd)
     free(old);
     coffer_error err;
     memset(&err, 0, sizeof err);
-    int rc = coffer_file_write_atomic(path, buf, k, mode, &err);
+    /* A new .gitignore never replaces one created meanwhile. */
+    rc = fresh ? coffer_file_create(path, buf, k, mode, &err)
+               : coffer_file_write_atomic(path, buf, k, mode, &err);
     free(buf);
+    if (rc == 1) {
+        cli_error("'%s' appeared meanwhile; add the line '%s' to it yourself",
+                  path, ignore_line);
+        return CLI_EXIT_PROBLEMS;
+    }
     if (rc != 0)
         return cli_fail(&err);
     printf("added '%s' to '%s'\n", ignore_line, path);
@@ -348,8 +455,22 @@ int cmd_init(int argc, char **argv)
     }
     coffer_error err;
     memset(&err, 0, sizeof err);
-    if (coffer_file_write_atomic(file, template_toml, sizeof template_toml - 1,
-                                 0600, &err) != 0)
+    /* Never into a directory other users can write to (they could swap
+     * or delete the file). */
+    const char *home = getenv("HOME");
+    const char *stops[2] = { cwd, home && *home ? home : NULL };
+    if (coffer_path_dirs_check(file, stops, 2, &err) != 0) {
+        cli_error("%s; not creating '%s'", err.message, file);
+        return CLI_EXIT_INVALID;
+    }
+    int cr = coffer_file_create(file, template_toml, sizeof template_toml - 1,
+                                0600, &err);
+    if (cr == 1) {
+        /* Created by someone else since the check: theirs stays. */
+        printf("'%s' already exists; nothing changed\n", file);
+        return fflush(stdout) == 0 ? 0 : CLI_EXIT_PROBLEMS;
+    }
+    if (cr != 0)
         return cli_fail(&err);
     printf("created '%s'\n", file);
     int rc = add_to_gitignore(cwd);

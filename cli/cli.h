@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "coffer.h"
 
@@ -40,6 +41,8 @@ extern struct cli_global cli_g;
 
 /* Verbs. */
 int cmd_get(int argc, char **argv);
+int cmd_has(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_where(int argc, char **argv);
 int cmd_paths(int argc, char **argv);
@@ -50,6 +53,19 @@ int cmd_init(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+/* encryption (crypt.c, edit.c) */
+int cmd_keygen(int argc, char **argv);
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_unset(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_recipients(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+
+/* Removes the identity variables (COFFER_AGE_KEY, COFFER_AGE_KEY_FILE,
+ * COFFER_AGE_PASSPHRASE) from this process's environment: for children (run, git, editors). */
+void cli_strip_identity_env(void);
 
 /* Diagnostics on stderr: "coffer: error: ...", "coffer: warning: ...". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -115,20 +131,50 @@ void cli_out_release(struct cli_out *o);
 /* write(2) until done, retrying on EINTR. Returns 0 or -1 (errno). */
 int cli_write_all(int fd, const void *p, size_t n);
 
-/* Runs argv (argv[0] looked up in PATH) with stdin, stdout and stderr on
+/* Runs "git -C dir ARGS..." hardened against the repository it looks at
+ * (no fsmonitor, hooks, pager, system config or GIT_* redirection from
+ * the environment, no COFFER_SECRETS) with stdin, stdout and stderr on
  * /dev/null, or stdout into out (up to outsz-1 bytes, NUL-terminated) when
- * out is not NULL. Returns the exit status, 127 if it could not be run,
- * or -1 if it was killed by a signal. */
-int cli_spawn(char *const argv[], char *out, size_t outsz);
+ * out is not NULL. args ends with NULL. Returns the exit status, 127 if
+ * git could not be run, or -1 if it was killed by a signal. */
+int cli_git(const char *dir, char *const args[], char *out, size_t outsz);
 
 /* ISO-8601 UTC time "2026-11-27T21:00:00Z" into buf (>= 32 bytes). */
 void cli_now_iso(char *buf, size_t n);
 
+/* Variable naming options shared by env and run: --prefix PREFIX,
+ * --upper, --booleans, --allow-env NAME (repeatable). cli_env_option
+ * consumes argv[*i] (and its value): 1 if it was one of them, 0 if not,
+ * -1 after a message for a bad value. */
+struct cli_env {
+    coffer_env_options opt;
+    const char *allow[65];
+    size_t nallow;
+};
+#define CLI_ENV_OPTIONS_HELP \
+    "  --prefix PREFIX   prepend PREFIX to every variable name (APP_)\n" \
+    "  --upper           upper-case the names (db_password: DB_PASSWORD)\n" \
+    "  --booleans        also export booleans, as true or false\n" \
+    "  --allow-env NAME  export NAME although it is a loader, shell or\n" \
+    "                    interpreter variable (PATH, LD_*, ...; see\n" \
+    "                    coffer(1)); repeatable; also COFFER_ALLOW_ENV\n"
+int cli_env_option(int argc, char **argv, int *i, struct cli_env *e);
+/* The warning for a key that is not exported (escaped key, reason). */
+void cli_env_warn(const coffer_env_item *it);
+
 /* Self-pipe for signals: installs handlers for the given signals (list
  * ends with 0) that write the signal number into a pipe. Returns the read
- * end, or -1. A byte with bit 0x80 set means the kernel sent the signal
+ * end, or -1. With keep_ignored, a signal ignored on entry (nohup, `cmd &`)
+ * stays ignored and is not caught (SIGCHLD excepted: it is caught, and
+ * ignored again for children). A byte with bit 0x80 set means the kernel sent the signal
  * (e.g. ^C on the terminal, already delivered to the process group). */
-int cli_signal_pipe(const int *sigs);
+int cli_signal_pipe(const int *sigs, bool keep_ignored);
+/* Puts back the dispositions coffer started with: SIG_DFL, or SIG_IGN for
+ * a signal that was ignored on entry (never caught by cli_signal_pipe). */
 void cli_signal_restore(const int *sigs);
+/* fork() with sigs blocked across it. The child gets the dispositions
+ * coffer started with and no access to the pipe before any signal can
+ * reach it; both then get the signal mask back. Returns as fork(). */
+pid_t cli_signal_fork(const int *sigs);
 
 #endif /* COFFER_CLI_H */

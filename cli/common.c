@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,6 +149,21 @@ int cli_need_key(const char *key, const char *usage)
         return 0;
     cli_error("missing KEY");
     return cli_usage(usage, true);
+}
+
+void cli_strip_identity_env(void)
+{
+    /* Overwrite the value in place first: unsetenv only drops the pointer
+     * and the bytes would stay in this process's memory. */
+    static const char *const names[] = { "COFFER_AGE_KEY",
+                                         "COFFER_AGE_KEY_FILE",
+                                         "COFFER_AGE_PASSPHRASE" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *v = getenv(names[i]);
+        if (v)
+            coffer_memzero(v, strlen(v));
+        unsetenv(names[i]);
+    }
 }
 
 void cli_harden(void)
@@ -374,17 +390,89 @@ int cli_write_all(int fd, const void *p, size_t n)
 
 /* ---- processes ---- */
 
-int cli_spawn(char *const argv[], char *out, size_t outsz)
+/* The environment git gets: the caller's, minus every GIT_* variable that
+ * could redirect it (GIT_DIR, GIT_CONFIG_*, GIT_EXEC_PATH, GIT_PAGER ...;
+ * GIT_CEILING_DIRECTORIES only limits the search and stays), minus the
+ * pager and COFFER_SECRETS, plus settings that keep git from reading the
+ * system config, prompting or paging. */
+static char **git_environ(void)
 {
-    int pfd[2] = { -1, -1 };
-    if (out && pipe(pfd) != 0)
+    extern char **environ;
+    static char *const add[] = { "GIT_CONFIG_NOSYSTEM=1", "GIT_PAGER=cat",
+                                 "PAGER=cat", "GIT_TERMINAL_PROMPT=0",
+                                 "GIT_OPTIONAL_LOCKS=0", NULL };
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **env = calloc(n + sizeof add / sizeof add[0], sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = environ[i];
+        if ((strncmp(e, "GIT_", 4) == 0 &&
+             strncmp(e, "GIT_CEILING_DIRECTORIES=", 24) != 0) ||
+            strncmp(e, "PAGER=", 6) == 0 ||
+            strncmp(e, "COFFER_SECRETS=", 15) == 0 ||
+            strncmp(e, "COFFER_AGE_", 11) == 0) /* identities */
+            continue;
+        env[k++] = environ[i];
+    }
+    for (size_t i = 0; add[i]; i++)
+        env[k++] = add[i];
+    env[k] = NULL;
+    return env;
+}
+
+#define CLI_GIT_TIMEOUT_MS 10000
+
+/* Milliseconds left of git's time budget since t0 (0 when spent). */
+static long git_left_ms(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)(now.tv_sec - t0->tv_sec) * 1000 +
+              (now.tv_nsec - t0->tv_nsec) / 1000000;
+    return ms >= CLI_GIT_TIMEOUT_MS ? 0 : CLI_GIT_TIMEOUT_MS - ms;
+}
+
+int cli_git(const char *dir, char *const args[], char *out, size_t outsz)
+{
+    /* The repository's own configuration must not run anything: no
+     * fsmonitor hook, no hooks, no pager. */
+    static char *const pre[] = { "git", "--no-pager", "-c", "core.fsmonitor=",
+                                 "-c", "core.hooksPath=/dev/null", "-c",
+                                 "core.pager=cat", "-c", "pager.ls-files=false",
+                                 "-C" };
+    size_t npre = sizeof pre / sizeof pre[0], nargs = 0;
+    while (args[nargs])
+        nargs++;
+    char **argv = calloc(npre + nargs + 2, sizeof *argv);
+    char **env = git_environ();
+    if (!argv || !env) {
+        free(argv);
+        free(env);
         return 127;
+    }
+    memcpy(argv, pre, sizeof pre);
+    argv[npre] = (char *)dir;
+    memcpy(argv + npre + 1, args, nargs * sizeof *argv);
+    argv[npre + 1 + nargs] = NULL;
+
+    int pfd[2] = { -1, -1 };
+    if (out && pipe(pfd) != 0) {
+        free(argv);
+        free(env);
+        return 127;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         if (out) {
             close(pfd[0]);
             close(pfd[1]);
         }
+        free(argv);
+        free(env);
         return 127;
     }
     if (pid == 0) {
@@ -401,14 +489,25 @@ int cli_spawn(char *const argv[], char *out, size_t outsz)
             if (pfd[1] > 2)
                 close(pfd[1]);
         }
-        unsetenv("COFFER_SECRETS"); /* git and its hooks get no secrets */
-        execvp(argv[0], argv);
+        execvpe(argv[0], argv, env);
         _exit(127);
     }
+    free(argv);
+    free(env);
+    /* git must never hang coffer (a FIFO .gitignore blocks its read):
+     * CLI_GIT_TIMEOUT_MS, then SIGKILL. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t got = 0;
     if (out) {
         close(pfd[1]);
         for (;;) {
+            struct pollfd pf = { pfd[0], POLLIN, 0 };
+            int pr = poll(&pf, 1, (int)git_left_ms(&t0));
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr <= 0)
+                break; /* timed out: killed below */
             char tmp[512];
             ssize_t r = read(pfd[0], tmp, sizeof tmp);
             if (r < 0 && errno == EINTR)
@@ -425,9 +524,20 @@ int cli_spawn(char *const argv[], char *out, size_t outsz)
         out[got] = '\0';
     }
     int st;
-    while (waitpid(pid, &st, 0) < 0) {
-        if (errno != EINTR)
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
             return 127;
+        if (git_left_ms(&t0) == 0) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+        struct timespec nap = { 0, 2 * 1000 * 1000 };
+        nanosleep(&nap, NULL);
     }
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
@@ -444,12 +554,25 @@ void cli_now_iso(char *buf, size_t n)
 
 /* ---- signals ---- */
 
-static int sig_w = -1;
+/* The pipe and the process that owns it: a handler that runs anywhere else
+ * (a child between fork() and its reset) must not write into it. */
+static int sig_r = -1, sig_w = -1;
+static pid_t sig_owner;
+/* Signals ignored when coffer started (nohup, `cmd &`): never caught, and
+ * ignored again in children, as exec would have kept them. */
+static sigset_t sig_ignored;
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int saved = errno;
+    if (getpid() != sig_owner) {
+        /* Not coffer: act as if no handler had been installed. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        errno = saved;
+        return;
+    }
     unsigned char c = (unsigned char)sig;
     if (si && si->si_code == SI_KERNEL && sig != SIGCHLD)
         c |= 0x80;
@@ -458,7 +581,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-int cli_signal_pipe(const int *sigs)
+int cli_signal_pipe(const int *sigs, bool keep_ignored)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -467,14 +590,26 @@ int cli_signal_pipe(const int *sigs)
         fcntl(p[i], F_SETFD, FD_CLOEXEC);
         fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
     }
+    sig_r = p[0];
     sig_w = p[1];
-    struct sigaction sa;
+    sig_owner = getpid();
+    sigemptyset(&sig_ignored);
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    for (const int *s = sigs; *s; s++)
+    for (const int *s = sigs; *s; s++) {
+        if (keep_ignored && sigaction(*s, NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN) {
+            sigaddset(&sig_ignored, *s);
+            /* Ignored SIGCHLD would reap children for us: it is caught,
+             * and ignored again for the children. */
+            if (*s != SIGCHLD)
+                continue;
+        }
         sigaction(*s, &sa, NULL);
+    }
     return p[0];
 }
 
@@ -482,8 +617,34 @@ void cli_signal_restore(const int *sigs)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
-    for (const int *s = sigs; *s; s++)
+    for (const int *s = sigs; *s; s++) {
+        sa.sa_handler = sigismember(&sig_ignored, *s) ? SIG_IGN : SIG_DFL;
         sigaction(*s, &sa, NULL);
+    }
+}
+
+pid_t cli_signal_fork(const int *sigs)
+{
+    sigset_t block, saved;
+    sigemptyset(&block);
+    for (const int *s = sigs; *s; s++)
+        sigaddset(&block, *s);
+    if (sigprocmask(SIG_BLOCK, &block, &saved) != 0)
+        return -1;
+    pid_t pid = fork();
+    int e = errno;
+    if (pid == 0) {
+        /* Signals for the child wait (blocked) until it has its own
+         * dispositions back; the pipe is not its to write. */
+        cli_signal_restore(sigs);
+        if (sig_w >= 0)
+            close(sig_w);
+        if (sig_r >= 0)
+            close(sig_r);
+        sig_w = sig_r = -1;
+    }
+    sigprocmask(SIG_SETMASK, &saved, NULL);
+    errno = e;
+    return pid;
 }

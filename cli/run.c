@@ -9,27 +9,34 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char usage_run[] =
     "usage: coffer run [--keep-existing] [--keep-coffer-secrets]\n"
-    "                  [--restart [--grace SECONDS]] [--] CMD [ARG...]\n"
+    "                  [--prefix PREFIX] [--upper] [--booleans]\n"
+    "                  [--allow-env NAME]... [--restart [--grace SECONDS]]\n"
+    "                  [--] CMD [ARG...]\n"
     "\n"
-    "Export the root-level secrets (strings, integers, floats) and run CMD.\n"
+    "Export the root-level secrets (strings, integers, floats) and run CMD,\n"
+    "looked up in coffer's own PATH (never in a PATH from the secrets).\n"
     "Without --restart coffer replaces itself with CMD, so signals and the\n"
     "exit status are CMD's own. COFFER_SECRETS is removed from CMD's\n"
-    "environment.\n"
+    "environment. Keys that are not exported get a warning; a key whose\n"
+    "value holds a NUL byte unsets that variable.\n"
     "\n"
     "  --keep-existing        do not overwrite variables that are already set\n"
     "  --keep-coffer-secrets  leave COFFER_SECRETS in CMD's environment\n"
     "  --restart              run CMD as a child; when the secrets change, stop\n"
     "                         it (SIGTERM, then SIGKILL) and start it again\n"
     "  --grace SECONDS        time between SIGTERM and SIGKILL, on a restart\n"
-    "                         and when coffer gets SIGTERM or SIGHUP (default 10)\n";
+    "                         and when coffer gets SIGTERM or SIGHUP (default 10)\n"
+    CLI_ENV_OPTIONS_HELP;
 
 static const int fwd_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2,
                                 SIGCHLD, 0 };
@@ -54,10 +61,85 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CMD looked up as execvp would, in the caller's PATH, before the secrets
+ * are exported (a PATH key must not choose the program). Returns 0 with
+ * the path in buf, or an errno value. */
+static int resolve_cmd(const char *cmd, char *buf, size_t n)
+{
+    if (strchr(cmd, '/')) {
+        if (strlen(cmd) >= n)
+            return ENAMETOOLONG;
+        memcpy(buf, cmd, strlen(cmd) + 1);
+        return 0;
+    }
+    if (!*cmd)
+        return ENOENT;
+    char def[256];
+    const char *path = getenv("PATH");
+    if (!path) {
+        size_t k = confstr(_CS_PATH, def, sizeof def);
+        path = k > 0 && k <= sizeof def ? def : "/bin:/usr/bin";
+    }
+    int e = ENOENT;
+    for (const char *p = path;; p++) {
+        const char *c = strchr(p, ':');
+        size_t dl = c ? (size_t)(c - p) : strlen(p);
+        int w = dl ? snprintf(buf, n, "%.*s/%s", (int)dl, p, cmd)
+                   : snprintf(buf, n, "%s", cmd); /* empty: current dir */
+        if (w > 0 && (size_t)w < n) {
+            struct stat st;
+            errno = 0;
+            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (access(buf, X_OK) == 0)
+                    return 0;
+                e = EACCES;
+            } else if (errno == EACCES) {
+                e = EACCES;
+            }
+        }
+        if (!c)
+            break;
+        p = c;
+    }
+    return e;
+}
+
+/* execv of the resolved path; a file without a #! line goes to /bin/sh,
+ * as execvp does. Returns errno. */
+static int exec_resolved(const char *path, char **cmd)
+{
+    execv(path, cmd);
+    int e = errno;
+    if (e == ENOEXEC) {
+        size_t n = 0;
+        while (cmd[n])
+            n++;
+        char **av = calloc(n + 2, sizeof *av);
+        if (av) {
+            av[0] = (char *)"sh";
+            av[1] = (char *)path;
+            for (size_t i = 1; i < n; i++)
+                av[i + 1] = cmd[i];
+            execv("/bin/sh", av);
+            free(av);
+        }
+    }
+    return e;
+}
+
+static int warn_skipped(void *ctx, const coffer_env_item *it)
+{
+    (void)ctx;
+    if (it->status != COFFER_ENV_OK)
+        cli_env_warn(it);
+    return 0;
+}
+
 struct restart {
     coffer_store *store;
     char **cmd;
-    unsigned export_flags;
+    const char *path; /* cmd[0] resolved */
+    const coffer_env_options *export_opt;
     bool keep_cs;
     double grace;
     size_t changes;    /* key paths reported by the last watch round */
@@ -86,7 +168,7 @@ static void on_reload_error(void *ctx, const coffer_error *err)
 static pid_t start_child(struct restart *R)
 {
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = cli_signal_fork(fwd_sigs);
     if (pid != 0)
         return pid;
 #ifdef __linux__
@@ -100,11 +182,10 @@ static pid_t start_child(struct restart *R)
 #else
     (void)parent;
 #endif
-    cli_signal_restore(fwd_sigs);
     if (!R->keep_cs)
         unsetenv("COFFER_SECRETS");
-    execvp(R->cmd[0], R->cmd);
-    int e = errno;
+    cli_strip_identity_env();
+    int e = exec_resolved(R->path, R->cmd);
     exec_error(R->cmd[0], e);
     _exit(exec_status(e));
 }
@@ -122,7 +203,7 @@ static int supervise(struct restart *R)
 {
     coffer_error err;
     memset(&err, 0, sizeof err);
-    int sigfd = cli_signal_pipe(fwd_sigs);
+    int sigfd = cli_signal_pipe(fwd_sigs, true);
     if (sigfd < 0) {
         cli_error("cannot set up signal handling: %s", strerror(errno));
         return CLI_EXIT_PROBLEMS;
@@ -198,7 +279,7 @@ static int supervise(struct restart *R)
         if (w == child) {
             if (stopping && !quit) {
                 stopping = killed = false;
-                if (coffer_store_export(R->store, R->export_flags, &err) != 0) {
+                if (coffer_store_export_with(R->store, R->export_opt, &err) != 0) {
                     (void)cli_fail(&err);
                     rc = CLI_EXIT_PROBLEMS;
                     break;
@@ -243,6 +324,8 @@ int cmd_run(int argc, char **argv)
 {
     bool keep_existing = false, keep_cs = false, restart = false;
     double grace = 10.0;
+    struct cli_env ev;
+    memset(&ev, 0, sizeof ev);
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i], *val;
@@ -254,6 +337,11 @@ int cmd_run(int argc, char **argv)
             break;
         if (cli_is_help(a))
             return cli_usage(usage_run, false);
+        int em = cli_env_option(argc, argv, &i, &ev);
+        if (em < 0)
+            return cli_usage(usage_run, true);
+        if (em > 0)
+            continue;
         if (strcmp(a, "--keep-existing") == 0) {
             keep_existing = true;
             continue;
@@ -286,40 +374,74 @@ int cmd_run(int argc, char **argv)
         return cli_usage(usage_run, true);
     }
     char **cmd = argv + i;
+    if (keep_existing)
+        ev.opt.flags |= COFFER_EXPORT_KEEP_EXISTING;
 
+    /* The store takes COFFER_SECRETS out of the environment (and wipes
+     * it); --keep-coffer-secrets puts a locked copy back for CMD. */
+    coffer_secbuf cs = { NULL, 0, 0 };
+    const char *csv = keep_cs ? getenv("COFFER_SECRETS") : NULL;
+    if (csv && (coffer_secbuf_append(&cs, "COFFER_SECRETS=", 15) != 0 ||
+                coffer_secbuf_append(&cs, csv, strlen(csv)) != 0)) {
+        cli_error("out of memory");
+        coffer_secbuf_release(&cs);
+        return CLI_EXIT_PROBLEMS;
+    }
     coffer_store *s;
     coffer_snapshot *snap;
     int rc = cli_load(&s, &snap);
-    if (rc)
+    if (rc) {
+        coffer_secbuf_release(&cs);
         return rc; /* no secrets, no command */
+    }
+    char path[COFFER_ERROR_PATH_MAX];
+    int re = resolve_cmd(cmd[0], path, sizeof path);
+    if (re == 0)
+        (void)coffer_env_plan(coffer_snapshot_root(snap), &ev.opt,
+                              warn_skipped, NULL);
     coffer_snapshot_release(snap);
-    unsigned flags = keep_existing ? COFFER_EXPORT_KEEP_EXISTING : 0;
+    if (re != 0) {
+        exec_error(cmd[0], re);
+        coffer_store_close(s);
+        coffer_secbuf_release(&cs);
+        return exec_status(re);
+    }
     coffer_error err;
     memset(&err, 0, sizeof err);
-    if (coffer_store_export(s, flags, &err) != 0) {
+    if (coffer_store_export_with(s, &ev.opt, &err) != 0) {
         rc = cli_fail(&err);
         coffer_store_close(s);
+        coffer_secbuf_release(&cs);
         return rc;
     }
+    if (cs.data)
+        (void)putenv(cs.data);
     if (restart) {
         struct restart R;
         memset(&R, 0, sizeof R);
         R.store = s;
         R.cmd = cmd;
-        R.export_flags = flags;
+        R.path = path;
+        R.export_opt = &ev.opt;
         R.keep_cs = keep_cs;
         R.grace = grace;
         rc = supervise(&R);
-        coffer_store_unexport(s); /* else closing copies them to libc */
+        coffer_store_unexport(s); /* wipes the exported strings */
         coffer_store_close(s);
+        if (cs.data)
+            unsetenv("COFFER_SECRETS");
+        coffer_secbuf_release(&cs);
         return rc;
     }
     if (!keep_cs)
         unsetenv("COFFER_SECRETS");
-    execvp(cmd[0], cmd);
-    int e = errno;
+    cli_strip_identity_env();
+    int e = exec_resolved(path, cmd);
     exec_error(cmd[0], e);
     coffer_store_unexport(s);
     coffer_store_close(s);
+    if (cs.data)
+        unsetenv("COFFER_SECRETS");
+    coffer_secbuf_release(&cs);
     return exec_status(e);
 }

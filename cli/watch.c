@@ -153,7 +153,9 @@ int cmd_watch(int argc, char **argv)
     int rc = cli_load(&s, &W.prev);
     if (rc)
         return rc;
-    int sigfd = cli_signal_pipe(watch_sigs);
+    /* Stops on SIGINT as documented, even started as `coffer watch &`
+     * from a script (where SIGINT is ignored on entry). */
+    int sigfd = cli_signal_pipe(watch_sigs, false);
     if (sigfd < 0) {
         cli_error("cannot set up signal handling: %s", strerror(errno));
         coffer_snapshot_release(W.prev);

@@ -62,4 +62,24 @@ show 'coffer check; echo "exit status $?"'
 step "A group-readable secrets file gets a warning (an error with --strict); made private again after."
 show 'chmod 640 .streamlit/secrets.toml && coffer check; echo "exit status $?"'
 chmod 600 .streamlit/secrets.toml
+# Encrypted secrets, safe to commit (examples/encrypted): values sealed to an
+# age recipient, read with the demo identity in COFFER_AGE_KEY_FILE.
+cp -R "$SRC/encrypted" "$DEMO/"
+chmod 600 "$DEMO/encrypted/demo-key.txt" "$DEMO/encrypted/.streamlit/secrets.toml"
+cp "$DEMO/encrypted/.streamlit/secrets.toml" "$DEMO/committed.toml"
+cd "$DEMO/encrypted"
+step "A committed, encrypted secrets file: keys in the clear, values as ENC[...] strings."
+show "sed -n '5,10p' .streamlit/secrets.toml | cut -c1-70"
+step "Without an identity: keys are listed, values stay locked (exit status 6)."
+show 'coffer list'
+show 'coffer get db_password; echo "exit status $?"'
+export COFFER_AGE_KEY_FILE="$DEMO/encrypted/demo-key.txt"
+step "With the demo identity (COFFER_AGE_KEY_FILE) every verb decrypts transparently."
+show 'coffer get stripe.secret_key'
+show 'coffer run -- sh app.sh'
+step "Set a value from stdin (never argv): encrypted, the rest of the file untouched."
+show 'printf "rotated-demo-password" | coffer set db_password && diff ../committed.toml .streamlit/secrets.toml | grep "^[<>]" | cut -c1-40; coffer get db_password'
+unset COFFER_AGE_KEY_FILE
+cd "$DEMO/project"
+
 printf '\n%sMore:%s coffer --help, coffer VERB --help, man docs/coffer.1\n' "$B" "$N"

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Builds every fuzz/fuzz_*.c as a libFuzzer target (clang, ASan + UBSan)
+# Builds every fuzz/fuzz_*.c (toml, load, roundtrip, env, age) as a libFuzzer
+# target (clang, ASan + UBSan)
 # into build-fuzz/ and runs each for $1 seconds (default 60). A target may
-# declare extra link flags in a comment line "// fuzz-ldflags: ...".
-# Corpora live in fuzz/corpus-<target>/ (gitignored); an empty corpus is
-# seeded from ../shared/toml-test/**/*.toml. Crash inputs are written to
+# declare extra link flags in a comment line "// fuzz-ldflags: ..." and a
+# seed directory in "// fuzz-seeds: DIR". Corpora live in
+# fuzz/corpus-<target>/ (gitignored); an empty corpus is seeded from the
+# target's seed directory, else from ../shared/toml-test/**/*.toml. Crash inputs are written to
 # fuzz/findings/. Exits non-zero if any target fails to build or crashes.
 set -u
 secs=${1:-60}
@@ -30,6 +32,11 @@ for target_src in fuzz/fuzz_*.c; do
     fi
     corpus="fuzz/corpus-$name"
     mkdir -p "$corpus"
+    # A target may name its own seed directory: "// fuzz-seeds: DIR".
+    own=$(sed -n 's|^// *fuzz-seeds: *||p' "$target_src" | head -n 1)
+    if [ -n "$own" ] && [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
+        cp "$own"/* "$corpus"/ 2>/dev/null
+    fi
     if [ -z "$(ls -A "$corpus" 2>/dev/null)" ] && [ -d "$seeds" ]; then
         i=0
         find "$seeds" -name '*.toml' | sort | while read -r f; do

@@ -89,7 +89,8 @@ typedef struct coffer_error {
 COFFER_API const char *coffer_strerror(int code);
 
 /* Formats "FILE:LINE:COL: MESSAGE" (parts that are unset are left out)
- * into buf of size n; returns buf. */
+ * into buf of size n; returns buf. A message without a line that quotes
+ * its file ('FILE') is printed alone, so no path shows twice. */
 COFFER_API const char *coffer_error_format(const coffer_error *err,
                                            char *buf, size_t n);
 
@@ -171,9 +172,19 @@ typedef struct coffer_datetime {
 typedef struct coffer_value coffer_value; /* opaque, owned by its document */
 typedef struct coffer_doc coffer_doc;     /* a parsed document */
 
+/* Nesting limit: the parser's default max_depth, and the most a store
+ * allows (its trees are walked by bounded recursion: the reload diff, the
+ * CLI's listings). Depth counts containers from the root (depth 0): every
+ * table, array or inline table, however made (a [header] part, a dotted
+ * key part, an array of tables and its element, a bracket or brace). */
+#define COFFER_MAX_DEPTH 512
+
 typedef struct coffer_parse_options {
     size_t max_input;   /* bytes; 0 means the default 64 MiB */
-    unsigned max_depth; /* nesting of arrays/inline tables; 0: default 512 */
+    unsigned max_depth; /* containers nested deeper than this are an error
+                         * (COFFER_ELIMIT at the part, bracket or brace
+                         * that goes too deep); 0: COFFER_MAX_DEPTH. A
+                         * store caps it at COFFER_MAX_DEPTH. */
     size_t max_key;     /* bytes in one key; 0 means the default 4096 */
     const coffer_allocator *allocator; /* NULL: coffer_allocator_plain() */
 } coffer_parse_options;
@@ -305,12 +316,15 @@ typedef enum coffer_source_kind {
     COFFER_SOURCE_FLAT,     /* flat credentials dir: each file a root key */
     COFFER_SOURCE_TEXT,     /* TOML text held in memory */
     COFFER_SOURCE_AUTO,     /* a path: a directory is DIR, anything else FILE;
-                               a "flat:" prefix selects FLAT */
+                               a "flat:" prefix selects FLAT, "dotenv:"
+                               selects DOTENV */
+    COFFER_SOURCE_DOTENV,   /* a .env file (python-dotenv syntax, strict):
+                               each assignment a root string key */
     COFFER_SOURCE_ETCD      /* etcd://HOST:PORT[,HOST:PORT...]/KEY (etcds://
                                for TLS): the key's value, a TOML document */
 } coffer_source_kind;
 
-/* Static name: "file", "dir", "flat", "text", "auto", "etcd". */
+/* Static name: "file", "dir", "flat", "text", "auto", "dotenv", "etcd". */
 COFFER_API const char *coffer_source_kind_name(coffer_source_kind k);
 
 /* ------------------------------------------------------------------------
@@ -335,19 +349,27 @@ typedef void (*coffer_diag_fn)(void *ctx, const char *file,
 
 enum coffer_store_flags {
     /* Refuse secrets files readable by group or others (as for ssh keys).
-     * Also set by COFFER_STRICT=1 in the environment. */
+     * Also set by COFFER_STRICT=1 (or true, yes, on) in the environment. */
     COFFER_STORE_STRICT_PERMS = 1u << 0,
     /* Fail with COFFER_ELOCK if secret memory cannot be locked. */
     COFFER_STORE_REQUIRE_LOCK = 1u << 1,
     /* Use the plain allocator instead of locked memory (tests, benches). */
     COFFER_STORE_PLAIN_MEMORY = 1u << 2,
-    /* Do not add $CREDENTIALS_DIRECTORY and $COFFER_SECRETS as sources. */
+    /* Do not add $CREDENTIALS_DIRECTORY and $COFFER_SECRETS as sources.
+     * Without it, the store copies $COFFER_SECRETS into secure memory,
+     * overwrites the variable's bytes in the environment (when they are
+     * in writable memory) and unsets it: only the first store opened in a
+     * process sees it (set it again for another). */
     COFFER_STORE_NO_ENV_SOURCES = 1u << 3
 };
 
 typedef struct coffer_store_options {
-    /* Explicit source paths (kind AUTO), lowest precedence first. NULL or
-     * count 0: COFFER_SECRETS_FILES (':'-separated) if set, else
+    /* Explicit source paths, lowest precedence first. Every entry, here,
+     * in the variables and in [secrets] files, follows one rule: a .toml
+     * file (it may be missing), an existing directory, or "flat:DIR";
+     * anything else fails the first load with COFFER_ECONFIG. NULL or
+     * count 0: COFFER_SECRETS_FILES (':'-separated; its alias
+     * STREAMLIT_SECRETS_FILES when it is unset) if set, else
      * [secrets] files from the config files, else the default files
      * $HOME/.streamlit/secrets.toml and $CWD/.streamlit/secrets.toml. */
     const char *const *paths;
@@ -361,7 +383,23 @@ typedef struct coffer_store_options {
     coffer_parse_options parse;     /* limits; allocator is ignored */
 } coffer_store_options;
 
-/* Opens a store (no I/O). opt may be NULL for all defaults. */
+/* Reads COFFER_STRICT: 1, true, yes, on (any case) set *strict; unset,
+ * empty, 0, false, no, off clear it. Any other value fails closed with
+ * COFFER_EINVAL (message quotes the value) and *strict false. */
+COFFER_API int coffer_env_strict(bool *strict, coffer_error *err);
+
+/* Opens a store (no I/O). opt may be NULL for all defaults. Fails with
+ * COFFER_EINVAL for an invalid COFFER_STRICT (coffer_env_strict).
+ * Encrypted sources (values "ENC[coffer:v1,...]" and a [coffer] table, see
+ * docs/SECURITY.md) are decrypted on load with the identities of
+ * $COFFER_AGE_KEY (copied into secure memory here), else the file named by
+ * $COFFER_AGE_KEY_FILE, else $HOME/.config/coffer/keys.txt (read on first
+ * need, refused when group/world-accessible), and $COFFER_AGE_PASSPHRASE
+ * for passphrase recipients. Without a usable identity the load succeeds
+ * and every read of an encrypted value (getters, sections, export) fails
+ * with COFFER_ECRYPTO "no identity can decrypt 'FILE'"; provenance
+ * (coffer_snapshot_where) still works. Tampered data with a working
+ * identity fails the load. */
 COFFER_API COFFER_WUR int coffer_store_open(const coffer_store_options *opt,
                                             coffer_store **out,
                                             coffer_error *err);
@@ -377,7 +415,8 @@ COFFER_API int coffer_store_add_text(coffer_store *s, const char *name,
 COFFER_API void coffer_store_close(coffer_store *s);
 
 /* The process-wide default store, opened from the default sources on
- * first use (thread-safe). Never NULL unless out of memory. */
+ * first use (thread-safe). NULL if out of memory or if COFFER_STRICT has
+ * an invalid value (fail closed: no secrets rather than lax checks). */
 COFFER_API coffer_store *coffer_default_store(void);
 
 /* Loads if not yet loaded and returns the current snapshot with one
@@ -474,10 +513,11 @@ COFFER_API int coffer_snapshot_shadow(const coffer_snapshot *snap, size_t i,
 /* Validates every source of the store independently, without stopping at
  * the first problem, and reports each finding (never a value) through
  * finding(ctx, severity, file, message), severity 0 info, 1 warning,
- * 2 error: TOML errors ("line L, column C: msg"), unreadable or
+ * 2 error: TOML errors (message "FILE:LINE:COL: msg", as
+ * coffer_error_format prints a load error), unreadable or
  * non-regular files, permissions (group/other-writable or foreign owner:
- * error; group/other-readable: warning, error in strict mode), directory
- * layout errors, invalid [secrets] files configuration, root keys that
+ * error; group/other-readable: warning, error in strict mode), unsafe
+ * directories (coffer_path_dirs_check: error), directory layout errors, invalid [secrets] files configuration, root keys that
  * cannot be exported (warning) or are not portable shell names (warning),
  * root keys shadowed between sources (info), missing sources (info).
  * Returns the number of error findings (>= 0), or COFFER_ENOSECRETS when
@@ -502,6 +542,24 @@ COFFER_API int coffer_store_check(coffer_store *s, coffer_check_fn finding,
 COFFER_API int coffer_file_write_atomic(const char *path, const void *data,
                                         size_t len, mode_t mode,
                                         coffer_error *err);
+
+/* Creates path with len bytes and mode, never replacing anything: the
+ * data goes to a private temporary file that is then link()ed to path
+ * (O_EXCL creation where the file system has no hard links). Returns 0,
+ * 1 if path already exists (nothing changed, even if it was created at
+ * the same moment), or COFFER_ESYS. */
+COFFER_API int coffer_file_create(const char *path, const void *data,
+                                  size_t len, mode_t mode, coffer_error *err);
+
+/* Checks the directories above path as OpenSSH StrictModes does: path's
+ * directory and each one above it, both as written and with symbolic
+ * links resolved, up to (not including) the first of stops (e.g. the
+ * project directory and HOME) or "/" inclusive. A directory writable by
+ * group or others is unsafe unless it is sticky and owned by you or root.
+ * Returns 0, or COFFER_EPERM (err names the first unsafe directory). */
+COFFER_API int coffer_path_dirs_check(const char *path,
+                                      const char *const *stops, size_t nstops,
+                                      coffer_error *err);
 
 /* ------------------------------------------------------------------------
  * Sections: a table of scalars as NULL-terminated parallel arrays, ready
@@ -534,15 +592,89 @@ COFFER_API int coffer_snapshot_foreach(const coffer_snapshot *snap,
 /* ------------------------------------------------------------------------
  * Environment export
  *
- * Root-level strings, integers and floats are exported as environment
- * variables named after their key (integers in decimal, floats as
- * coffer_format_double). Booleans, dates/times, arrays and tables are not.
- * Keys that are empty or contain '=' are skipped.
+ * One definition decides which root keys become environment variables,
+ * under which name and with which text. coffer_store_export, the CLI's
+ * `coffer env` (every format), `coffer run` and coffer_store_check all use
+ * it (coffer_env_plan), so they never disagree:
+ *
+ *   name   = prefix + key (the key upper-cased, ASCII only, with
+ *            COFFER_EXPORT_UPPER)
+ *   text   = strings as they are, integers in decimal, floats as
+ *            coffer_format_double, booleans "true"/"false" only with
+ *            COFFER_EXPORT_BOOLEANS. Dates/times, arrays, tables (and
+ *            booleans without the flag) are not variables: no finding.
+ *   not exported, with a finding (coffer_env_status):
+ *     COFFER_ENV_BAD_NAME      empty, or holds '=' or a NUL byte
+ *     COFFER_ENV_NOT_PORTABLE  not [A-Za-z_][A-Za-z0-9_]*
+ *     COFFER_ENV_NUL_VALUE     the text holds a NUL byte
+ *     COFFER_ENV_DANGEROUS     a loader, shell, interpreter or coffer
+ *                              variable (coffer_env_name_dangerous) that
+ *                              was not allowed
+ *     COFFER_ENV_DUPLICATE     an earlier key maps to the same name
+ *
+ * For NOT_PORTABLE and NUL_VALUE the export unsets the variable of that
+ * name (unless COFFER_EXPORT_KEEP_EXISTING), so a stale value from the
+ * parent environment never stands in for the secret. A DANGEROUS name
+ * keeps the process's own value.
+ *
+ * Allowing a dangerous name: list it in coffer_env_options.allow, or in
+ * $COFFER_ALLOW_ENV (NAME[,NAME...]) in the process's environment. Never
+ * from a secrets source: COFFER_ALLOW_ENV itself can never be exported.
  * ------------------------------------------------------------------------ */
 
 enum coffer_export_flags {
-    COFFER_EXPORT_KEEP_EXISTING = 1u << 0 /* do not overwrite set variables */
+    COFFER_EXPORT_KEEP_EXISTING = 1u << 0, /* do not overwrite set variables */
+    COFFER_EXPORT_UPPER = 1u << 1,         /* upper-case the key (ASCII) */
+    COFFER_EXPORT_BOOLEANS = 1u << 2       /* export booleans as true/false */
 };
+
+typedef enum coffer_env_status {
+    COFFER_ENV_OK = 0,
+    COFFER_ENV_BAD_NAME,
+    COFFER_ENV_NOT_PORTABLE,
+    COFFER_ENV_NUL_VALUE,
+    COFFER_ENV_DANGEROUS,
+    COFFER_ENV_DUPLICATE
+} coffer_env_status;
+
+typedef struct coffer_env_options {
+    unsigned flags;             /* coffer_export_flags */
+    const char *prefix;         /* prepended to every name; NULL: none */
+    const char *const *allow;   /* dangerous names allowed (exact final
+                                   names), NULL-terminated; NULL: none */
+} coffer_env_options;
+
+/* One root key as the plan sees it. Views are valid during the callback
+ * only; text is in secure memory and wiped afterwards. */
+typedef struct coffer_env_item {
+    const char *key;            /* the root key */
+    size_t keylen;
+    const char *name;           /* the variable name (NUL-terminated) */
+    size_t namelen;
+    const char *text;           /* the value's text: COFFER_ENV_OK only */
+    size_t textlen;
+    coffer_env_status status;
+    bool unset;                 /* the export unsets the variable `name` */
+} coffer_env_item;
+
+typedef int (*coffer_env_fn)(void *ctx, const coffer_env_item *item);
+
+/* Calls fn for each root member of root (a table) that is a variable
+ * candidate (see above), in definition order; a non-zero return from fn
+ * stops and is returned. opt may be NULL (defaults). Returns 0 or a
+ * negative code (COFFER_ENOMEM, COFFER_EINVAL). */
+COFFER_API int coffer_env_plan(const coffer_value *root,
+                               const coffer_env_options *opt,
+                               coffer_env_fn fn, void *ctx);
+
+/* A short lower-case reason for a status ("not a portable shell name
+ * ([A-Za-z_][A-Za-z0-9_]*)", ...); "" for COFFER_ENV_OK. */
+COFFER_API const char *coffer_env_status_text(coffer_env_status st);
+
+/* True if name is on coffer's list of dangerous variables (PATH, LD_*,
+ * BASH_ENV, IFS, PS1-PS4, PYTHONPATH, NODE_OPTIONS, GIT_*, COFFER_* ...;
+ * the table is in src/store/env.c and in coffer(1)). */
+COFFER_API bool coffer_env_name_dangerous(const char *name, size_t len);
 
 /* True if the key can be exported (non-empty, no '=', no NUL). */
 COFFER_API bool coffer_env_name_ok(const char *key, size_t len);
@@ -550,20 +682,67 @@ COFFER_API bool coffer_env_name_ok(const char *key, size_t len);
 COFFER_API bool coffer_env_name_portable(const char *key, size_t len);
 
 /* Formats the exportable value of v (string/int/float) into a secure
- * buffer; returns 1 if v is exportable, 0 if not, or a negative code. */
+ * buffer; returns 1 if v is exportable, 0 if not, or a negative code.
+ * (Booleans: 0; coffer_env_plan applies COFFER_EXPORT_BOOLEANS.) */
 COFFER_API int coffer_env_value(const coffer_value *v, coffer_secbuf *out);
 
-/* Exports the store's current secrets into this process's environment.
- * Remembers what it set (in secure memory) so that a later export after a
- * reload updates changed values and unsets removed keys, and so that
- * coffer_store_unexport removes exactly what it set. The variables are set
- * with putenv on strings in that locked record, so libc holds no plain
- * copy; closing the store turns the ones still set into ordinary copies. */
+/* A key for a one-line diagnostic, into buf (NUL-terminated, at most n-1
+ * bytes; long keys are cut with "..."): the key as it is when it is
+ * printable, else in TOML quoted-key syntax with \uXXXX escapes for
+ * control characters (C0, DEL, C1) and bidirectional overrides. Every
+ * coffer diagnostic that names a key uses this. Returns buf. */
+COFFER_API const char *coffer_key_display(char *buf, size_t n,
+                                          const char *key, size_t keylen);
+
+/* Quoting a variable's text for a file or a shell. */
+typedef enum coffer_env_syntax {
+    /* POSIX sh: single quotes, ' written as '\''; exact under eval in
+     * bash, dash, zsh (and bash --posix) */
+    COFFER_ENV_SYNTAX_SH = 0,
+    /* python-dotenv (with and without interpolation) and coffer's own
+     * "dotenv:" reader: double quotes with \\ \" \n \r escapes; a value
+     * ending in a backslash unquoted when that is safe */
+    COFFER_ENV_SYNTAX_DOTENV
+} coffer_env_syntax;
+
+/* Appends text (len bytes) quoted for syntax to out. Returns 1 if it was
+ * appended, 0 if the text cannot be written so that it reads back exactly
+ * (*why, if not NULL, is set to a static lower-case reason; nothing is
+ * appended), or a negative code. Refused: a NUL byte (both); for dotenv a
+ * python-dotenv ${NAME} or ${NAME:-default} reference (python-dotenv
+ * expands it by default and has no escape for it), and a value that ends
+ * in a backslash and holds a space, a control or non-ASCII character, or
+ * starts with a quote. */
+COFFER_API int coffer_env_quote(coffer_secbuf *out, coffer_env_syntax syntax,
+                                const char *text, size_t len,
+                                const char **why);
+
+/* Exports the store's current secrets into this process's environment
+ * (coffer_env_plan with opt; NULL: defaults). Remembers what it set so
+ * that a later export after a reload updates changed values and unsets
+ * removed keys, and so that coffer_store_unexport removes exactly what it
+ * set. The variables are set with putenv on strings in locked, never
+ * dumped records, so libc holds no plain copy of a value.
+ *
+ * Lifetime of getenv() results: a pointer returned by getenv() for a
+ * variable coffer set never dangles. It reads the value as long as coffer
+ * keeps that variable set; when coffer replaces the value (re-export of a
+ * changed value), unsets the variable (unexport, removed key) the old
+ * string is wiped and reads "" from then on. A value that did not change
+ * keeps its string across a re-export. Records stay mapped for the life
+ * of the process, even after coffer_store_close (variables still set then
+ * keep pointing into them); each export that changes something costs one
+ * locked record of the changed names and values, rounded up to pages. */
+COFFER_API int coffer_store_export_with(coffer_store *s,
+                                        const coffer_env_options *opt,
+                                        coffer_error *err);
+/* coffer_store_export_with with only flags set. */
 COFFER_API int coffer_store_export(coffer_store *s, unsigned flags,
                                    coffer_error *err);
 
-/* Unsets each variable coffer set, where it still holds the value coffer
- * set (compared in constant time). Returns the number unset. */
+/* Unsets each variable coffer set, where it still holds the string coffer
+ * set, and wipes the strings (see the lifetime above). Returns the number
+ * unset. */
 COFFER_API int coffer_store_unexport(coffer_store *s);
 
 /* ------------------------------------------------------------------------
@@ -586,7 +765,8 @@ typedef void (*coffer_reload_error_fn)(void *ctx, const coffer_error *err);
 enum coffer_watch_flags {
     COFFER_WATCH_POLL = 1u << 0,   /* polling even where inotify works */
     COFFER_WATCH_THREAD = 1u << 1, /* run a helper thread */
-    COFFER_WATCH_EXPORT = 1u << 2  /* re-export env vars after each reload */
+    COFFER_WATCH_EXPORT = 1u << 2  /* re-export env vars after each reload,
+                                      with the options of the last export */
 };
 
 typedef struct coffer_watch_options {

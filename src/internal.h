@@ -88,7 +88,9 @@ enum {
     COFFER_NF_IMPLICIT = 1u << 1, /* table created implicitly by a path */
     COFFER_NF_DOTTED = 1u << 2,   /* table created/extended by dotted keys */
     COFFER_NF_INLINE = 1u << 3,   /* inline table or array literal: sealed */
-    COFFER_NF_AOT = 1u << 4       /* array of tables from [[header]] */
+    COFFER_NF_AOT = 1u << 4,      /* array of tables from [[header]] */
+    COFFER_NF_LOCKED = 1u << 5    /* an ENC string no identity could open
+                                     (store/crypt.c): getters refuse it */
 };
 
 struct coffer_value {

@@ -16,7 +16,10 @@
  * Errors: 0 or a negative COFFER_E* code with err filled (err may be
  * NULL). A file that is not age, is malformed, has a bad header MAC or
  * payload tag, or that no identity matches gives COFFER_ECRYPTO with a
- * message saying which; never any key material in a message.
+ * message saying which; never any key material in a message. Malformed
+ * key strings, identity files (err->line set) and arguments give
+ * COFFER_EINVAL; a plaintext larger than the caller's buffer gives
+ * COFFER_ELIMIT (nothing written).
  */
 #ifndef COFFER_CRYPTO_AGE_H
 #define COFFER_CRYPTO_AGE_H
@@ -84,6 +87,11 @@ COFFER_INTERNAL int coffer_age_identity_parse(const char *s, size_t n,
                                               coffer_error *err);
 COFFER_INTERNAL int coffer_age_identity_string(const unsigned char sk[32],
                                                char *out, size_t outsize);
+/* X25519(scalar, point) into out; COFFER_ECRYPTO (out zeroed) when the
+ * result is all zero, i.e. the point has low order (age rejects it). */
+COFFER_INTERNAL int coffer_age_x25519(unsigned char out[32],
+                                      const unsigned char scalar[32],
+                                      const unsigned char point[32]);
 /* A fresh X25519 key pair. */
 COFFER_INTERNAL int coffer_age_keygen(unsigned char sk[32],
                                       unsigned char pk[32]);
@@ -109,13 +117,35 @@ COFFER_INTERNAL int coffer_age_encrypt(const coffer_age_recipient *r,
                                        size_t len, char **out, size_t *outlen,
                                        coffer_error *err);
 
+/* The same age v1 file, not armored (binary); *out is malloc'd. */
+COFFER_INTERNAL int coffer_age_encrypt_binary(const coffer_age_recipient *r,
+                                              size_t nr, const uint8_t *msg,
+                                              size_t len, uint8_t **out,
+                                              size_t *outlen,
+                                              coffer_error *err);
+
 /* Decrypts an age v1 file, armored or binary, with the first identity
  * that unwraps a stanza; writes the plaintext to out (caller's secure
- * buffer of outcap bytes). */
+ * buffer of outcap bytes). On failure *outlen is 0 and out holds no
+ * plaintext (chunks decrypted before a bad one are wiped). A scrypt
+ * identity refuses work factors above its max_log_n before running
+ * scrypt (log_n 18, age's default, takes 256 MiB and about a second). */
 COFFER_INTERNAL int coffer_age_decrypt(const coffer_age_identity *ids,
                                        size_t nids, const char *in,
                                        size_t inlen, uint8_t *out,
                                        size_t outcap, size_t *outlen,
                                        coffer_error *err);
+
+/* The header half of decryption, for a binary (not armored) file: finds
+ * the stanza an identity opens, checks the header MAC, and gives the file
+ * key and the offset of the payload (nonce and chunks).
+ * WARNING: exposes the file key; meant for tests against published
+ * vectors and for tools. filekey is the caller's secure buffer. */
+COFFER_INTERNAL int coffer_age_decrypt_header(const coffer_age_identity *ids,
+                                              size_t nids, const uint8_t *in,
+                                              size_t inlen,
+                                              uint8_t filekey[16],
+                                              size_t *payload_off,
+                                              coffer_error *err);
 
 #endif /* COFFER_CRYPTO_AGE_H */

@@ -1,12 +1,29 @@
 /* access.c - lookups on snapshots: paths, typed getters, provenance,
  * missing-key suggestions, sections, foreach, shadowing. No lookup
  * allocates. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define WHERE_TEXT "in secrets.toml or a secrets directory"
+/* The sources a key was looked for in, for a message: "'A', 'B'" (the
+ * snapshot's layers in order), cut with "..." to fit n bytes. */
+static void searched(const coffer_snapshot *snap, char *buf, size_t n)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < snap->nlayers; i++) {
+        const char *name = snap->layers[i].name;
+        size_t need = strlen(name) + (i ? 4 : 2);
+        if (pos + need + 4 >= n) {
+            snprintf(buf + pos, n - pos, "%s...", i ? ", " : "");
+            return;
+        }
+        pos += (size_t)snprintf(buf + pos, n - pos, "%s'%s'", i ? ", " : "",
+                                name);
+    }
+}
 
 /* --------------------------------------------------------- path walk */
 
@@ -214,13 +231,16 @@ static int walk_error(const coffer_snapshot *snap, const char *path,
     }
     char sug[160];
     suggest(snap, path, &w, shown, w.prefix_end, sug, sizeof sug);
+    /* The message names the sources searched, in the room left. */
+    size_t used = strlen(shown) + strlen(sug) + 48;
+    char where[COFFER_ERROR_MESSAGE_MAX];
+    searched(snap, where, used < sizeof where - 8 ? sizeof where - used : 8);
     if (sug[0])
         return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
-                                "key '%s' not found " WHERE_TEXT
-                                "; did you mean '%s'?",
-                                shown, sug);
+                                "key '%s' not found in %s; did you mean '%s'?",
+                                shown, where, sug);
     return coffer_error_set(err, COFFER_ENOKEY, NULL, 0, 0,
-                            "key '%s' not found " WHERE_TEXT, shown);
+                            "key '%s' not found in %s", shown, where);
 }
 
 
@@ -255,9 +275,11 @@ static bool lookup_bare(const coffer_snapshot *snap, const char *path,
     return true;
 }
 
-static int lookup(const coffer_snapshot *snap, const char *path,
-                  const coffer_value **out, const coffer_value **top,
-                  coffer_error *err)
+/* A lookup that reaches locked (encrypted, not decrypted) values too:
+ * provenance works without an identity. */
+static int lookup_any(const coffer_snapshot *snap, const char *path,
+                      const coffer_value **out, const coffer_value **top,
+                      coffer_error *err)
 {
     if (!snap || !path || !out)
         return coffer_error_set(err, COFFER_EINVAL, NULL, 0, 0,
@@ -289,6 +311,21 @@ static int lookup(const coffer_snapshot *snap, const char *path,
     if (top)
         *top = w.top;
     return 0;
+}
+
+/* The lookup of every value read: a locked value (or a table or array
+ * holding one) is COFFER_ECRYPTO. */
+static int lookup(const coffer_snapshot *snap, const char *path,
+                  const coffer_value **out, const coffer_value **top,
+                  coffer_error *err)
+{
+    const coffer_value *t = NULL;
+    int rc = lookup_any(snap, path, out, &t, err);
+    if (rc == 0 && snap->nlocked && coffer_crypt_has_locked(*out))
+        return coffer_crypt_locked_error(snap, t, err);
+    if (top)
+        *top = t;
+    return rc;
 }
 
 int coffer_snapshot_get(const coffer_snapshot *snap, const char *path,
@@ -373,7 +410,7 @@ int coffer_snapshot_where(const coffer_snapshot *snap, const char *path,
                           const char **file, unsigned *line, coffer_error *err)
 {
     const coffer_value *v, *top;
-    int rc = lookup(snap, path, &v, &top, err);
+    int rc = lookup_any(snap, path, &v, &top, err);
     if (rc)
         return rc;
     size_t idx = (size_t)(top - snap->root.u.c->items);
@@ -465,7 +502,7 @@ static int table_at(const coffer_snapshot *snap, const char *path,
                                 "invalid argument");
     if (!path || !*path) {
         *out = &snap->root;
-        return 0;
+        return 0; /* members are checked one by one (sections, getters) */
     }
     int rc = lookup(snap, path, out, NULL, err);
     if (rc)
@@ -498,6 +535,11 @@ int coffer_snapshot_section(const coffer_snapshot *snap, const char *path,
         const char *k, *p;
         size_t kl, vl;
         const coffer_value *v = coffer_table_at(t, i, &k, &kl);
+        if (v->flags & COFFER_NF_LOCKED) {
+            coffer_memzero(tmp, sizeof tmp);
+            return coffer_crypt_locked_error(snap, t == &snap->root ? v : NULL,
+                                             err);
+        }
         if (scalar_text(v, tmp, sizeof tmp, &p, &vl) != 0) {
             coffer_memzero(tmp, sizeof tmp);
             char shown[160];
@@ -625,14 +667,18 @@ size_t coffer_path_append_key(char *buf, size_t n, size_t pos, const char *key,
         PUT('"');
         for (size_t i = 0; i < keylen; i++) {
             unsigned char c = (unsigned char)key[i];
+            size_t hl = 1;
+            unsigned cp = coffer_key_hazard(key, keylen, i, &hl);
             if (c == '"' || c == '\\') {
                 PUT('\\');
                 PUT((char)c);
-            } else if (c < 0x20 || c == 0x7f) {
+            } else if (c < 0x20 || c == 0x7f || cp) {
+                /* Terminal controls (C0, DEL, C1, bidi): as \uXXXX. */
                 char esc[8];
-                snprintf(esc, sizeof esc, "\\u%04x", c);
+                snprintf(esc, sizeof esc, "\\u%04x", cp ? cp : c);
                 for (int j = 0; esc[j]; j++)
                     PUT(esc[j]);
+                i += hl - 1;
             } else {
                 PUT((char)c);
             }

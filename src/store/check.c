@@ -21,38 +21,70 @@ static void report(void *ctx, int severity, const char *file, const char *msg)
         c->fn(c->ctx, severity, file, msg);
 }
 
+/* A load error, formatted as a load reports it (coffer_error_format:
+ * FILE:LINE:COL: message), against the file it names. */
 static void report_error(counting *c, const coffer_source *src,
                          const coffer_error *err)
 {
-    char msg[COFFER_ERROR_MESSAGE_MAX + 48];
+    char msg[COFFER_ERROR_PATH_MAX + COFFER_ERROR_MESSAGE_MAX + 64];
     const char *file = err->file[0] ? err->file : src->name;
     if (err->line)
-        snprintf(msg, sizeof msg, "line %u, column %u: %s", err->line,
-                 err->column, err->message);
+        coffer_error_format(err, msg, sizeof msg);
     else
         snprintf(msg, sizeof msg, "%s", err->message);
     report(c, 2, file, msg);
 }
 
-/* A key for a one-line message: raw, unless it holds control characters
- * or quotes (then in TOML key syntax). */
+/* A key for a one-line message (coffer_key_display). */
 static void show_key(char *buf, size_t n, const char *key, size_t kl)
 {
-    bool plain = true;
-    for (size_t i = 0; i < kl; i++)
-        if ((unsigned char)key[i] < 0x20 || key[i] == '\'' || key[i] == 0x7f)
-            plain = false;
-    if (plain)
-        snprintf(buf, n, "%.*s", (int)(kl < 100 ? kl : 100), key);
-    else
-        coffer_path_append_key(buf, n, 0, key, kl);
+    coffer_key_display(buf, n, key, kl);
 }
 
-static bool exportable(const coffer_value *v)
+/* Root keys that coffer run / coffer_store_export would not export (the
+ * one definition: coffer_env_plan with default options). A dangerous name
+ * is an error in strict mode. */
+typedef struct env_findings {
+    counting *c;
+    const char *layer;
+    bool strict;
+} env_findings;
+
+static int env_finding(void *ctx, const coffer_env_item *it)
 {
-    coffer_type t = coffer_value_type(v);
-    return t == COFFER_TYPE_STRING || t == COFFER_TYPE_INTEGER ||
-           t == COFFER_TYPE_FLOAT;
+    env_findings *F = ctx;
+    if (it->status == COFFER_ENV_OK)
+        return 0;
+    char shown[128], msg[COFFER_ERROR_MESSAGE_MAX];
+    show_key(shown, sizeof shown, it->key, it->keylen);
+    int sev = 1;
+    switch (it->status) {
+    case COFFER_ENV_BAD_NAME:
+        snprintf(msg, sizeof msg, "key '%s' cannot be exported as an "
+                 "environment variable (empty or contains '=')", shown);
+        break;
+    case COFFER_ENV_NOT_PORTABLE:
+        snprintf(msg, sizeof msg, "key '%s' is not a portable shell variable "
+                 "name ([A-Za-z_][A-Za-z0-9_]*): not exported, and run unsets "
+                 "it", shown);
+        break;
+    case COFFER_ENV_NUL_VALUE:
+        snprintf(msg, sizeof msg, "the value of key '%s' contains a NUL byte: "
+                 "not exported, and run unsets the variable", shown);
+        break;
+    case COFFER_ENV_DANGEROUS:
+        sev = F->strict ? 2 : 1;
+        snprintf(msg, sizeof msg, "key '%s' names a loader, shell or "
+                 "interpreter variable: not exported unless allowed "
+                 "(--allow-env or COFFER_ALLOW_ENV)", shown);
+        break;
+    default:
+        snprintf(msg, sizeof msg, "key '%s': %s", shown,
+                 coffer_env_status_text(it->status));
+        break;
+    }
+    report(F->c, sev, F->layer, msg);
+    return 0;
 }
 
 int coffer_store_check(coffer_store *s, coffer_check_fn fn, void *ctx)
@@ -109,28 +141,10 @@ int coffer_store_check(coffer_store *s, coffer_check_fn fn, void *ctx)
     /* Root keys that cannot become environment variables. */
     char msg[COFFER_ERROR_MESSAGE_MAX];
     for (size_t li = 0; li < nl; li++) {
-        const coffer_value *r = &layers[li].root;
-        size_t n = coffer_table_count(r);
-        for (size_t k = 0; k < n; k++) {
-            const char *key;
-            size_t kl;
-            const coffer_value *v = coffer_table_at(r, k, &key, &kl);
-            if (!exportable(v))
-                continue;
-            char shown[128];
-            show_key(shown, sizeof shown, key, kl);
-            if (!coffer_env_name_ok(key, kl)) {
-                snprintf(msg, sizeof msg,
-                         "key '%s' cannot be exported as an environment "
-                         "variable (empty or contains '=')", shown);
-                report(&c, 1, layers[li].name, msg);
-            } else if (!coffer_env_name_portable(key, kl)) {
-                snprintf(msg, sizeof msg,
-                         "key '%s' is not a portable shell variable name "
-                         "([A-Za-z_][A-Za-z0-9_]*)", shown);
-                report(&c, 1, layers[li].name, msg);
-            }
-        }
+        env_findings F = { &c, layers[li].name, lc.strict };
+        if (coffer_env_plan(&layers[li].root, NULL, env_finding, &F) ==
+            COFFER_ENOMEM)
+            report(&c, 2, layers[li].name, "out of memory");
     }
     /* Shadowing: each root key of an earlier layer that a later one
      * replaces, reported against the final winner. */

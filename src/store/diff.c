@@ -13,8 +13,21 @@ typedef struct plist {
 
 typedef struct dctx {
     plist added, changed, removed;
-    int failed;
+    int failed; /* 0, COFFER_ENOMEM or COFFER_ELIMIT */
 } dctx;
+
+/* Each level of the walk is a C frame: a tree deeper than any a store
+ * builds (COFFER_MAX_DEPTH containers) is refused, not followed. */
+#define DIFF_MAX_DEPTH (COFFER_MAX_DEPTH + 1)
+
+static bool too_deep(dctx *d, unsigned depth)
+{
+    if (depth <= DIFF_MAX_DEPTH)
+        return false;
+    if (!d->failed)
+        d->failed = COFFER_ELIMIT;
+    return true;
+}
 
 static void push_path(dctx *d, plist *l, const char *path)
 {
@@ -24,7 +37,7 @@ static void push_path(dctx *d, plist *l, const char *path)
         size_t cap = l->cap ? l->cap * 2 : 8;
         char **p = realloc(l->v, cap * sizeof *p);
         if (!p) {
-            d->failed = 1;
+            d->failed = COFFER_ENOMEM;
             return;
         }
         l->v = p;
@@ -32,7 +45,7 @@ static void push_path(dctx *d, plist *l, const char *path)
     }
     char *c = strdup(path);
     if (!c) {
-        d->failed = 1;
+        d->failed = COFFER_ENOMEM;
         return;
     }
     l->v[l->n++] = c;
@@ -67,8 +80,10 @@ static size_t child_index(char *buf, size_t pos, size_t i)
 
 /* Every leaf under v (v itself if it is a leaf) into l. */
 static void leaves(dctx *d, plist *l, const coffer_value *v, char *buf,
-                   size_t pos)
+                   size_t pos, unsigned depth)
 {
+    if (too_deep(d, depth))
+        return;
     coffer_type t = coffer_value_type(v);
     if (t == COFFER_TYPE_TABLE && coffer_table_count(v) > 0) {
         size_t n = coffer_table_count(v);
@@ -77,7 +92,7 @@ static void leaves(dctx *d, plist *l, const coffer_value *v, char *buf,
             size_t kl;
             const coffer_value *m = coffer_table_at(v, i, &k, &kl);
             size_t p = child_key(buf, pos, k, kl);
-            leaves(d, l, m, buf, p);
+            leaves(d, l, m, buf, p, depth + 1);
             buf[pos] = '\0';
         }
         return;
@@ -86,7 +101,7 @@ static void leaves(dctx *d, plist *l, const coffer_value *v, char *buf,
         size_t n = coffer_array_count(v);
         for (size_t i = 0; i < n; i++) {
             size_t p = child_index(buf, pos, i);
-            leaves(d, l, coffer_array_at(v, i), buf, p);
+            leaves(d, l, coffer_array_at(v, i), buf, p, depth + 1);
             buf[pos] = '\0';
         }
         return;
@@ -98,8 +113,11 @@ static void leaves(dctx *d, plist *l, const coffer_value *v, char *buf,
 }
 
 /* Deep equality, strings in constant time. */
-static bool equal(const coffer_value *a, const coffer_value *b)
+static bool equal(dctx *d, const coffer_value *a, const coffer_value *b,
+                  unsigned depth)
 {
+    if (too_deep(d, depth))
+        return false;
     coffer_type t = coffer_value_type(a);
     if (t != coffer_value_type(b))
         return false;
@@ -137,7 +155,8 @@ static bool equal(const coffer_value *a, const coffer_value *b)
             return false;
         bool same = true;
         for (size_t i = 0; i < n; i++)
-            same &= equal(coffer_array_at(a, i), coffer_array_at(b, i));
+            same &= equal(d, coffer_array_at(a, i), coffer_array_at(b, i),
+                          depth + 1);
         return same;
     }
     case COFFER_TYPE_TABLE: {
@@ -150,7 +169,7 @@ static bool equal(const coffer_value *a, const coffer_value *b)
             size_t kl;
             const coffer_value *m = coffer_table_at(a, i, &k, &kl);
             const coffer_value *o = coffer_table_get(b, k, kl);
-            same &= o != NULL && equal(m, o);
+            same &= o != NULL && equal(d, m, o, depth + 1);
         }
         return same;
     }
@@ -160,8 +179,10 @@ static bool equal(const coffer_value *a, const coffer_value *b)
 }
 
 static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
-                    char *buf, size_t pos)
+                    char *buf, size_t pos, unsigned depth)
 {
+    if (too_deep(d, depth))
+        return;
     coffer_type ta = coffer_value_type(a), tb = coffer_value_type(b);
     if (ta == COFFER_TYPE_TABLE && tb == COFFER_TYPE_TABLE) {
         size_t n = coffer_table_count(a);
@@ -172,9 +193,9 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
             const coffer_value *o = coffer_table_get(b, k, kl);
             size_t p = child_key(buf, pos, k, kl);
             if (!o)
-                leaves(d, &d->removed, m, buf, p);
+                leaves(d, &d->removed, m, buf, p, depth + 1);
             else
-                compare(d, m, o, buf, p);
+                compare(d, m, o, buf, p, depth + 1);
             buf[pos] = '\0';
         }
         n = coffer_table_count(b);
@@ -185,7 +206,7 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
             if (coffer_table_get(a, k, kl))
                 continue;
             size_t p = child_key(buf, pos, k, kl);
-            leaves(d, &d->added, m, buf, p);
+            leaves(d, &d->added, m, buf, p, depth + 1);
             buf[pos] = '\0';
         }
         return;
@@ -197,16 +218,17 @@ static void compare(dctx *d, const coffer_value *a, const coffer_value *b,
         for (size_t i = 0; i < n; i++) {
             size_t p = child_index(buf, pos, i);
             if (i >= nb)
-                leaves(d, &d->removed, coffer_array_at(a, i), buf, p);
+                leaves(d, &d->removed, coffer_array_at(a, i), buf, p, depth + 1);
             else if (i >= na)
-                leaves(d, &d->added, coffer_array_at(b, i), buf, p);
+                leaves(d, &d->added, coffer_array_at(b, i), buf, p, depth + 1);
             else
-                compare(d, coffer_array_at(a, i), coffer_array_at(b, i), buf, p);
+                compare(d, coffer_array_at(a, i), coffer_array_at(b, i), buf,
+                        p, depth + 1);
             buf[pos] = '\0';
         }
         return;
     }
-    if (!equal(a, b)) {
+    if (!equal(d, a, b, depth)) {
         buf[pos] = '\0';
         push_path(d, &d->changed, buf);
     }
@@ -220,11 +242,11 @@ int coffer_diff_compute(const coffer_value *old_root,
     char buf[PATHMAX];
     buf[0] = '\0';
     if (old_root && new_root)
-        compare(&d, old_root, new_root, buf, 0);
+        compare(&d, old_root, new_root, buf, 0, 0);
     else if (new_root)
-        leaves(&d, &d.added, new_root, buf, 0);
+        leaves(&d, &d.added, new_root, buf, 0, 0);
     else if (old_root)
-        leaves(&d, &d.removed, old_root, buf, 0);
+        leaves(&d, &d.removed, old_root, buf, 0, 0);
     out->added = d.added.v;
     out->nadded = d.added.n;
     out->changed = d.changed.v;
@@ -233,7 +255,7 @@ int coffer_diff_compute(const coffer_value *old_root,
     out->nremoved = d.removed.n;
     if (d.failed) {
         coffer_diff_release(out);
-        return COFFER_ENOMEM;
+        return d.failed;
     }
     return 0;
 }

@@ -1,4 +1,5 @@
 /* load.c - loading sources into layers, merging layers into a snapshot. */
+#include "store/crypt.h"
 #include "store/store_internal.h"
 #include "remote/remote.h"
 
@@ -287,12 +288,20 @@ static int load_keydir(coffer_loadctx *lc, const char *kdir, const char *key,
     coffer_value *v = push(lc, &layer->root, key, err);
     if (!v)
         return err ? err->code : COFFER_ENOMEM;
-    if (k.nfiles == 1) {
+    /* One file keeps the Secret's shape (a table with one key), except
+     * the documented single-value form DIR/KEY/KEY. */
+    if (k.nfiles == 1 && strcmp(strrchr(k.paths[0], '/') + 1, key) == 0) {
         set_string(v, k.vals[0], k.lens[0]);
         return 0;
     }
-    if (k.nfiles == 0 && new_table(lc, &k.tbl))
+    if (k.nfiles <= 1 && new_table(lc, &k.tbl))
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    if (k.nfiles == 1) {
+        coffer_value *m = push(lc, &k.tbl, strrchr(k.paths[0], '/') + 1, err);
+        if (!m)
+            return err ? err->code : COFFER_ENOMEM;
+        set_string(m, k.vals[0], k.lens[0]);
+    }
     const char *kname = v->key;
     uint16_t kl = v->keylen;
     *v = k.tbl;
@@ -321,17 +330,32 @@ static int dir_entry(coffer_loadctx *lc, const char *path, const char *name,
         return rc == 1 ? 0 : rc;
     if (!S_ISDIR(st.st_mode))
         return coffer_error_set(err, COFFER_ELAYOUT, path, 0, 0,
-                                "'%s' is a file at the top level of secrets "
-                                "directory '%s'; expected one sub-directory "
-                                "per key (%s/KEY/NAME, or %s/KEY/KEY for a "
-                                "single value)",
-                                path, t->dir, t->dir, t->dir);
+                                "'%s' is a file at the top level of a "
+                                "secrets directory (one sub-directory per "
+                                "key: KEY/NAME, KEY/KEY); for one file per "
+                                "key use flat:%s",
+                                path, t->dir);
     return load_keydir(lc, path, name, t->layer, err);
+}
+
+/* A kubelet Secret volume: the mount holds a "..data" symlink to the
+ * current "..DATE" directory and one symlink per key through it. */
+static bool kubelet_mount(const char *dir)
+{
+    char p[COFFER_ERROR_PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(p, sizeof p, "%s/..data", dir) >= sizeof p)
+        return false;
+    return lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
 static int load_dir(coffer_loadctx *lc, const char *dir, coffer_layer *layer,
                     coffer_error *err)
 {
+    /* One Secret mounted at the path (the usual mount): its keys are the
+     * root keys, as flat: makes them. */
+    if (kubelet_mount(dir))
+        return load_flat(lc, dir, layer, err);
     struct topdir t = { layer, dir };
     return walk_dir(lc, dir, dir_entry, &t, err);
 }
@@ -345,6 +369,7 @@ static int parse_into(coffer_loadctx *lc, const char *name, char *buf,
     coffer_parse_options po = lc->store->parse;
     po.allocator = lc->alloc;
     coffer_doc *doc = NULL;
+    bool maybe_enc = coffer_crypt_text_hint(buf, len);
     int rc = coffer_toml_parse_owned(buf, len, cap, &po, &doc, err);
     if (rc) {
         if (err)
@@ -353,7 +378,8 @@ static int parse_into(coffer_loadctx *lc, const char *name, char *buf,
     }
     layer->doc = doc;
     layer->root = *coffer_doc_root(doc);
-    return 0;
+    /* encrypted values are opened here, into the snapshot's memory */
+    return coffer_crypt_layer(lc, name, maybe_enc, layer, err);
 }
 
 /* An etcd key: its value is a TOML document, read into locked memory and
@@ -437,9 +463,27 @@ int coffer_layer_load(coffer_loadctx *lc, coffer_source *src,
         rc = coffer_file_read(lc, src->path, &buf, &len, &cap, err);
         if (rc == 0)
             rc = parse_into(lc, src->name, buf, len, cap, layer, err);
+    } else if (kind == COFFER_SOURCE_DOTENV) {
+        char *buf;
+        size_t len, cap;
+        rc = coffer_file_read(lc, src->path, &buf, &len, &cap, err);
+        if (rc == 0 && coffer_arena_adopt(lc->arena, buf, cap) != 0) {
+            coffer_memzero(buf, cap);
+            lc->alloc->release(lc->alloc->ctx, buf, cap);
+            rc = coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                  "out of memory");
+        } else if (rc == 0) {
+            rc = new_table(lc, &layer->root)
+                     ? coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                        "out of memory")
+                     : coffer_dotenv_parse(lc, src->name, buf, len, layer, err);
+        }
     } else {
         if (new_table(lc, &layer->root))
             return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+        rc = coffer_source_dirs_check(lc, src->path, err);
+        if (rc)
+            return rc;
         if (kind == COFFER_SOURCE_FLAT) {
             rc = load_flat(lc, src->path, layer, err);
         } else {
@@ -538,10 +582,14 @@ int coffer_no_secrets_error(coffer_store *s, coffer_error *err)
         pos += (size_t)w;
         nshown++;
     }
+    static const char hint[] = "; create one with 'coffer init'";
     if (nshown == 0)
         snprintf(msg, sizeof msg, "no secrets found; no source is configured");
-    else if (pos >= sizeof msg)
-        memcpy(msg + sizeof msg - 5, "...", 4);
+    else if (pos + sizeof hint > sizeof msg)
+        snprintf(msg + sizeof msg - sizeof hint - 3, sizeof hint + 3, "...%s",
+                 hint);
+    else
+        memcpy(msg + pos, hint, sizeof hint);
     return coffer_error_set(err, COFFER_ENOSECRETS, NULL, 0, 0, "%s", msg);
 }
 
@@ -597,6 +645,7 @@ int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out,
             coffer_snapshot_destroy(snap);
             return rc;
         }
+        snap->nlocked += layer->nlocked;
         snap->nlayers++;
     }
     if (snap->nlayers == 0) {

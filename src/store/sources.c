@@ -19,6 +19,7 @@ const char *coffer_source_kind_name(coffer_source_kind k)
     case COFFER_SOURCE_TEXT: return "text";
     case COFFER_SOURCE_AUTO: return "auto";
     case COFFER_SOURCE_ETCD: return "etcd";
+    case COFFER_SOURCE_DOTENV: return "dotenv";
     }
     return "unknown";
 }
@@ -112,7 +113,8 @@ static int add_etcd(coffer_store *s, const char *p, size_t n,
     return 0;
 }
 
-/* Adds a path source (AUTO, or FLAT with a "flat:" prefix). */
+/* Adds a path source (AUTO, FLAT with a "flat:" prefix, DOTENV with a
+ * "dotenv:" prefix). */
 static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
                     coffer_error *err)
 {
@@ -125,6 +127,10 @@ static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
         kind = COFFER_SOURCE_FLAT;
         p += 5;
         n -= 5;
+    } else if (n >= 7 && memcmp(p, "dotenv:", 7) == 0) {
+        kind = COFFER_SOURCE_DOTENV;
+        p += 7;
+        n -= 7;
     }
     if (n == 0)
         return 0;
@@ -144,6 +150,41 @@ static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
     atomic_init(&src->resolved, (int)r);
     atomic_init(&src->found, 0);
     return 0;
+}
+
+/* The one path rule for every configured entry (-f / opt->paths,
+ * COFFER_SECRETS_FILES and STREAMLIT_SECRETS_FILES, [secrets] files): a
+ * .toml file (present or not), an existing directory, "flat:DIR",
+ * "dotenv:FILE" or an "etcd://" URL; anything else is COFFER_ECONFIG
+ * naming the entry and where it was given (origin). line: the config
+ * line, or 0. */
+static int add_entry(coffer_store *s, const char *p, size_t n,
+                     const char *origin, unsigned line, coffer_error *err)
+{
+    if (n == 0 || memchr(p, 0, n))
+        return coffer_error_set(err, COFFER_ECONFIG, NULL, line, 0,
+                                "empty source path in %s", origin);
+    if (coffer_etcd_is_url(p, n))
+        return add_etcd(s, p, n, err);
+    if ((n >= 5 && memcmp(p, "flat:", 5) == 0) ||
+        (n >= 7 && memcmp(p, "dotenv:", 7) == 0))
+        return add_path(s, p, n, false, err);
+    int rc = add_path(s, p, n, false, err);
+    if (rc)
+        return rc;
+    coffer_source *src = &s->sources[s->nsources - 1];
+    if (ends_with_toml(src->path))
+        return 0;
+    struct stat st;
+    if (stat(src->path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    rc = coffer_error_set(err, COFFER_ECONFIG, NULL, line, 0,
+                          "source '%s' in %s is neither a .toml file nor a "
+                          "directory (use flat:DIR for one file per key)",
+                          src->path, origin);
+    coffer_source_free(s, src);
+    s->nsources--;
+    return rc;
 }
 
 static int add_text_source(coffer_store *s, const char *name, const char *text,
@@ -256,20 +297,11 @@ static int config_files(coffer_store *s, const char *cfg, coffer_error *err)
                                   i + 1, cfg);
             goto fail;
         }
-        rc = add_path(s, p, n, false, err);
-        if (rc)
+        rc = add_entry(s, p, n, "[secrets] files", coffer_value_line(e), err);
+        if (rc) {
+            if (err && !err->file[0])
+                snprintf(err->file, sizeof err->file, "%s", cfg);
             goto fail;
-        coffer_source *src = &s->sources[s->nsources - 1];
-        if (src->kind == COFFER_SOURCE_AUTO && !ends_with_toml(src->path)) {
-            struct stat st;
-            if (stat(src->path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                rc = coffer_error_set(err, COFFER_ECONFIG, src->path,
-                                      coffer_value_line(e), 0,
-                                      "[secrets] files entry '%s' in '%s' is "
-                                      "neither a .toml file nor a directory",
-                                      src->path, cfg);
-                goto fail;
-            }
         }
     }
     coffer_doc_free(doc);
@@ -286,20 +318,31 @@ static int resolve_locked(coffer_store *s, coffer_error *err)
     int rc = 0;
     if (s->opt_path_count) {
         for (size_t i = 0; i < s->opt_path_count && !rc; i++)
-            rc = add_path(s, s->opt_paths[i], strlen(s->opt_paths[i]), false,
-                          err);
+            rc = add_entry(s, s->opt_paths[i], strlen(s->opt_paths[i]),
+                           "the given paths (-f)", 0, err);
     } else if (s->env_files && *s->env_files) {
         const char *p = s->env_files;
         while (!rc) {
             /* An etcd URL holds ':'s of its own: it ends at the first
              * ':' after its key begins. */
-            const char *c = coffer_etcd_is_url(p, strlen(p))
-                                ? p + coffer_etcd_url_span(p)
-                                : strchr(p, ':');
-            if (c && !*c)
-                c = NULL;
+            const char *c;
+            if (coffer_etcd_is_url(p, strlen(p))) {
+                c = p + coffer_etcd_url_span(p);
+                if (!*c)
+                    c = NULL;
+            } else {
+                c = strchr(p, ':');
+                /* "flat:" and "dotenv:" prefixes and "etcd://" are not
+                 * separators. */
+                while (c && ((c - p == 4 && memcmp(p, "flat", 4) == 0) ||
+                             (c - p == 6 && memcmp(p, "dotenv", 6) == 0) ||
+                             (c - p == 4 && memcmp(p, "etcd", 4) == 0 &&
+                              c[1] == '/' && c[2] == '/')))
+                    c = strchr(c + 1, ':');
+            }
             size_t n = c ? (size_t)(c - p) : strlen(p);
-            rc = add_path(s, p, n, false, err);
+            if (n) /* empty entries ("a::b", a trailing ':') are skipped */
+                rc = add_entry(s, p, n, s->env_files_name, 0, err);
             if (!c)
                 break;
             p = c + 1;

@@ -46,6 +46,8 @@ typedef struct coffer_layer {
     coffer_value root;          /* TABLE */
     coffer_prov *prov;          /* DIR / FLAT values */
     size_t nprov, capprov;
+    size_t nlocked;             /* encrypted values left locked (crypt.c) */
+    const char *lock_note;      /* why they are locked (static text) */
 } coffer_layer;
 
 /* A region: big blocks from a base allocator, carved into pieces that
@@ -82,12 +84,16 @@ struct coffer_snapshot {
     uint32_t *origin;           /* per merged root member: layer index */
     coffer_shadow *shadows;
     size_t nshadows;
+    size_t nlocked;             /* locked values over all layers */
 };
 
-/* One remembered environment export: offsets into the store's secure
- * buffer (name NUL value NUL). */
+/* One variable coffer set: "NAME\0NAME=VALUE\0" in a locked export
+ * record (env.c). Records are never unmapped; the strings of an entry are
+ * wiped when coffer stops owning the variable. */
 typedef struct coffer_export_ent {
-    size_t name_off, name_len, val_off, val_len;
+    char *name;                 /* "NAME" */
+    char *kv;                   /* "NAME=VALUE", handed to putenv */
+    size_t name_len, val_len;
 } coffer_export_ent;
 
 struct coffer_watch;
@@ -96,7 +102,9 @@ struct coffer_store {
     /* configuration, fixed at open */
     char *cwd;
     char *home;                 /* $HOME or NULL */
+    char *real_cwd, *real_home; /* realpath() of both (NULL if none) */
     char *env_files;            /* $COFFER_SECRETS_FILES or NULL */
+    const char *env_files_name; /* the variable env_files came from */
     char *env_credentials;      /* $CREDENTIALS_DIRECTORY or NULL */
     char *env_text;             /* $COFFER_SECRETS (secure) or NULL */
     size_t env_text_len, env_text_cap;
@@ -132,9 +140,21 @@ struct coffer_store {
 
     /* environment export */
     pthread_mutex_t env_lock;
-    coffer_secbuf env_buf;
+    coffer_env_options env_opt;     /* of the last export (owned copies) */
+    char *env_prefix;
+    char **env_allow;
     coffer_export_ent *env_ents;
     size_t nenv;
+
+    /* encryption (crypt.c): identities, read on first need and kept in
+     * secure memory for reloads */
+    pthread_mutex_t id_lock;
+    struct coffer_crypt_ids *ids;
+    char *env_age_key;          /* $COFFER_AGE_KEY (secure) or NULL */
+    size_t env_age_key_len, env_age_key_cap;
+    char *env_age_key_file;     /* $COFFER_AGE_KEY_FILE or NULL */
+    char *env_age_pass;         /* $COFFER_AGE_PASSPHRASE (secure) or NULL */
+    size_t env_age_pass_len, env_age_pass_cap;
 
     /* watcher */
     struct coffer_watch *watch;
@@ -164,6 +184,14 @@ typedef struct coffer_diff {
 } coffer_diff;
 COFFER_INTERNAL int coffer_store_reload_diff(coffer_store *s, coffer_diff *diff,
                                              coffer_error *err);
+/* The same, but current(ctx) is asked after the new snapshot was built and
+ * before it is published: false (the sources moved while they were read)
+ * discards it and returns COFFER_RELOAD_STALE, the current snapshot kept. */
+#define COFFER_RELOAD_STALE 2
+COFFER_INTERNAL int coffer_store_reload_checked(coffer_store *s,
+                                                coffer_diff *diff,
+                                                bool (*current)(void *ctx),
+                                                void *ctx, coffer_error *err);
 COFFER_INTERNAL void coffer_diff_release(coffer_diff *d);
 
 /* Slot for the watcher's state, stopped by coffer_store_close through the
@@ -206,10 +234,22 @@ typedef struct coffer_loadctx {
 
 /* Opens and reads a regular file into a block from lc->alloc (bufsize >
  * len, NUL-terminated). display names the file in messages. Returns 0,
- * 1 if the file does not exist, or a negative code. */
+ * 1 if the file does not exist, or a negative code. A file whose size or
+ * modification time (ns) moved during the read is COFFER_EIO "changed
+ * while being read" with sys_errno EAGAIN (transient). */
 COFFER_INTERNAL int coffer_file_read(coffer_loadctx *lc, const char *path,
                                      char **buf, size_t *len, size_t *bufsize,
                                      coffer_error *err);
+
+/* The directory rule (coffer_path_dirs_check) at load and in check mode:
+ * for a directory source itself, and the finding/warning/refusal for an
+ * unsafe directory bad (why: what is wrong) above path. */
+COFFER_INTERNAL int coffer_source_dirs_check(coffer_loadctx *lc,
+                                             const char *dir,
+                                             coffer_error *err);
+COFFER_INTERNAL int coffer_dir_finding(coffer_loadctx *lc, const char *path,
+                                       const char *bad, const char *why,
+                                       coffer_error *err);
 
 /* True if s[0..n) is valid UTF-8. */
 COFFER_INTERNAL bool coffer_utf8_valid(const char *s, size_t n);
@@ -225,16 +265,44 @@ COFFER_INTERNAL int coffer_snapshot_build(coffer_store *s, coffer_snapshot **out
                                           coffer_error *err);
 COFFER_INTERNAL void coffer_snapshot_destroy(coffer_snapshot *snap);
 
-/* Computes the differences between two roots (either may be NULL). */
+/* Computes the differences between two roots (either may be NULL).
+ * Returns 0, COFFER_ENOMEM, or COFFER_ELIMIT for a tree deeper than
+ * COFFER_MAX_DEPTH (walked by bounded recursion). */
 COFFER_INTERNAL int coffer_diff_compute(const coffer_value *old_root,
                                         const coffer_value *new_root,
                                         coffer_diff *d);
 
-/* Appends a key path element (quoted when not bare) to buf. */
+/* A UTF-8 sequence at key[i] that a terminal may act on: a C1 control
+ * (U+0080-U+009F) or a bidirectional control (U+202A-U+202E,
+ * U+2066-U+2069). Returns the code point (its length in *len), or 0. */
+COFFER_INTERNAL unsigned coffer_key_hazard(const char *key, size_t n, size_t i,
+                                           size_t *len);
+
+/* Appends a key path element to buf: bare when it can be, else a TOML
+ * quoted key with \uXXXX for terminal controls (C0, DEL, C1, bidi). The
+ * one escaping of keys for messages (coffer_key_display builds on it). */
 COFFER_INTERNAL size_t coffer_path_append_key(char *buf, size_t n, size_t pos,
                                               const char *key, size_t keylen);
 
-/* Drops the remembered exports (store close). */
+/* Exports again with the options of the last export (defaults if none):
+ * COFFER_WATCH_EXPORT. */
+COFFER_INTERNAL int coffer_store_reexport(coffer_store *s, coffer_error *err);
+
+/* Drops the remembered exports (store close): variables still set keep
+ * pointing into their records, which stay mapped. */
 COFFER_INTERNAL void coffer_env_forget(coffer_store *s);
+
+/* Parses a .env file held in buf (len bytes, bufsize > len, adopted by
+ * lc->arena by the caller) into layer->root: each assignment a root
+ * string key, its line and column set. Decodes in place. name is the file
+ * for messages. Returns 0 or a negative code (COFFER_ESYNTAX with line
+ * and column). */
+COFFER_INTERNAL int coffer_dotenv_parse(coffer_loadctx *lc, const char *name,
+                                        char *buf, size_t len,
+                                        coffer_layer *layer, coffer_error *err);
+
+/* Export records kept for the life of the process (env.c: getenv()
+ * results never dangle); each is one block and one secure mapping. */
+COFFER_INTERNAL size_t coffer_env_records(void);
 
 #endif /* COFFER_STORE_INTERNAL_H */

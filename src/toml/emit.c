@@ -21,8 +21,9 @@
  *    (at least one) become [[t]] blocks. Inline tables also write their
  *    sub-tables as dotted keys ({ a.b = 1 }), so that the nesting depth a
  *    reader counts grows only with arrays.
- *  - Nesting deeper than EMIT_MAX_DEPTH fails with COFFER_ELIMIT (the
- *    parser's own depth limit is far below it).
+ *  - The writers recurse once per level: nesting deeper than the parser's
+ *    and the stores' limit (COFFER_MAX_DEPTH containers, so a scalar at
+ *    COFFER_MAX_DEPTH + 1) fails with COFFER_ELIMIT.
  */
 #include "internal.h"
 
@@ -33,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EMIT_MAX_DEPTH 4096
+#define EMIT_MAX_DEPTH (COFFER_MAX_DEPTH + 1)
 
 /* ------------------------------------------------------------ doubles */
 

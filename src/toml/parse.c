@@ -17,7 +17,7 @@
 #endif
 
 #define DEFAULT_MAX_INPUT ((size_t)64 << 20)
-#define DEFAULT_MAX_DEPTH 512u
+#define DEFAULT_MAX_DEPTH ((unsigned)COFFER_MAX_DEPTH)
 #define DEFAULT_MAX_KEY 4096u
 
 _Static_assert(sizeof(coffer_container) <= 16,
@@ -60,6 +60,7 @@ typedef struct seg {
 typedef struct frame {
     coffer_container *c;
     int is_array;
+    unsigned depth; /* of c in the tree (the root is 0) */
 } frame;
 
 /* Stages. A container being filled (the root, the table of the latest
@@ -106,6 +107,7 @@ typedef struct parser {
     unsigned max_depth;
     coffer_container *root;
     coffer_container *cur; /* table of the last header */
+    unsigned cur_depth;    /* its depth in the tree */
     char *text;            /* start of the text */
     size_t chunk_step;     /* largest arena chunk to ask for */
     size_t base_used;      /* arena bytes in use before the tree */
@@ -564,9 +566,18 @@ static int push_seg(parser *P)
     return 0;
 }
 
+static int too_deep(parser *P, uint32_t line, uint32_t col)
+{
+    return fail_at(P, COFFER_ELIMIT, line, col, "nesting deeper than %u levels",
+                   P->max_depth);
+}
+
 /* Dotted key at P->p into P->segs; stops after the whitespace following
- * the last part. NUL terminators are written by terminate_keys(). */
-static int key_path(parser *P)
+ * the last part. NUL terminators are written by terminate_keys(). Part
+ * number limit (from 0) and later ones would be tables deeper than
+ * max_depth: an error there if it is a table (always in a header, where
+ * last counts; else when a '.' follows). */
+static int key_path(parser *P, size_t limit, int last)
 {
     P->nsegs = 0;
     for (;;) {
@@ -609,6 +620,8 @@ static int key_path(parser *P)
         g->len = (uint32_t)len;
         P->nsegs++;
         skip_ws(P);
+        if (P->nsegs > limit && (last || *P->p == '.'))
+            return too_deep(P, g->line, g->col);
         if (*P->p != '.')
             return 0;
         P->p++;
@@ -738,9 +751,13 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
     char name[160];
     coffer_container *c = P->root, *arr = NULL;
     size_t n = P->nsegs;
+    unsigned td = 0; /* depth of c; an array of tables on the way counts
+                     * twice (the array, then its last table) */
     for (size_t i = 0; i < n; i++) {
         const seg *g = &P->segs[i];
         coffer_value *v = NULL;
+        if (i && td > P->max_depth)
+            return too_deep(P, P->segs[i - 1].line, P->segs[i - 1].col);
         if (c->count) {
             /* headers usually name the table the last one named or
              * created: try the newest member first */
@@ -767,11 +784,13 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
             } else if (v->type == COFFER_TYPE_ARRAY &&
                        (v->flags & COFFER_NF_AOT)) {
                 c = v->u.c->items[v->u.c->count - 1].u.c;
+                td++;
             } else {
                 return fail_at(P, COFFER_ESYNTAX, g->line, g->col,
                                "key '%s' is not a table",
                                keyname(P, i + 1, name, sizeof name));
             }
+            td++;
             continue;
         }
         if (!aot) {
@@ -802,6 +821,7 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
             v->line = hline;
             v->col = hcol;
             c = v->u.c;
+            td++;
         } else {
             if (!v) {
                 v = new_member(P, c, g);
@@ -836,8 +856,11 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
             e->line = hline;
             e->col = hcol;
             c = e->u.c;
+            td += 2;
         }
     }
+    if (td > P->max_depth)
+        return too_deep(P, P->segs[n - 1].line, P->segs[n - 1].col);
     /* Header tables at this depth or deeper are complete as far as the
      * usual layout goes ([a], [a.b], [[a.c]], then [x]): fit them. One
      * that is extended later grows again. */
@@ -862,6 +885,7 @@ static int header(parser *P, int aot, uint32_t hline, uint32_t hcol)
         stage_lend(P, HSTAGE(n - 1), c);
     P->open[d] = c;
     P->cur = c;
+    P->cur_depth = td;
     return 0;
 }
 
@@ -1282,11 +1306,11 @@ static int scalar(parser *P, coffer_value *v)
     }
 }
 
-static int stack_push(parser *P, size_t depth, coffer_container *c, int arr)
+/* Frame depth for c (at tree depth td, which the caller checked against
+ * max_depth; frames never outnumber tree levels). */
+static int stack_push(parser *P, size_t depth, coffer_container *c, int arr,
+                      unsigned td)
 {
-    if (depth >= P->max_depth)
-        return fail_at(P, COFFER_ELIMIT, P->line, col_of(P, P->p),
-                       "nesting deeper than %u levels", P->max_depth);
     if (depth >= P->capstack) {
         size_t ncap = P->capstack * 2;
         frame *ns = malloc(ncap * sizeof *ns);
@@ -1300,15 +1324,17 @@ static int stack_push(parser *P, size_t depth, coffer_container *c, int arr)
     }
     P->stack[depth].c = c;
     P->stack[depth].is_array = arr;
+    P->stack[depth].depth = td;
     return 0;
 }
 
-/* Key, '=' and the start of a value; returns the node in *out. Tables
- * nested through key parts (a.b.c) are not limited by max_depth, which
- * bounds arrays and inline tables: they cost no stack here. */
-static int keyval_head(parser *P, coffer_container *c, coffer_value **out)
+/* Key, '=' and the start of a value inside c (at tree depth cd); returns
+ * the node in *out, at depth cd + P->nsegs. The tables made by the key's
+ * parts (a.b.c) count against max_depth as any other. */
+static int keyval_head(parser *P, coffer_container *c, unsigned cd,
+                       coffer_value **out)
 {
-    int rc = key_path(P);
+    int rc = key_path(P, P->max_depth - cd, 0);
     if (rc)
         return rc;
     if (*P->p != '=')
@@ -1322,27 +1348,31 @@ static int keyval_head(parser *P, coffer_container *c, coffer_value **out)
     return 0;
 }
 
-/* Value at P->p into v (already pushed). Arrays and inline tables nest
- * through P->stack, not the C stack. */
-static int value(parser *P, coffer_value *v)
+/* Value at P->p into v (already pushed, at tree depth vd). Arrays and
+ * inline tables nest through P->stack, not the C stack. */
+static int value(parser *P, coffer_value *v, unsigned vd)
 {
     char ch = *P->p;
     if (ch != '[' && ch != '{')
         return scalar(P, v);
     size_t depth = 0;
     coffer_container *c;
+    unsigned cd; /* depth of c */
     int rc;
 
 open:
+    if (vd > P->max_depth)
+        return too_deep(P, P->line, col_of(P, P->p));
     v->line = P->line;
     v->col = col_of(P, P->p);
+    cd = vd;
     c = new_container(P);
     if (!c)
         return NOMEM();
     v->type = ch == '[' ? COFFER_TYPE_ARRAY : COFFER_TYPE_TABLE;
     v->flags = COFFER_NF_INLINE;
     v->u.c = c;
-    rc = stack_push(P, depth, c, ch == '[');
+    rc = stack_push(P, depth, c, ch == '[', cd);
     if (rc)
         return rc;
     if (depth < VSTAGES)
@@ -1368,6 +1398,7 @@ array_element:
     v = push(P, c, NULL, 0);
     if (!v)
         return NOMEM();
+    vd = cd + 1;
     ch = *P->p;
     if (ch == '[' || ch == '{')
         goto open;
@@ -1392,8 +1423,9 @@ table_member:
     skip_ws(P);
     if (*P->p == '}')
         return FAIL(P->p, "trailing comma in inline table");
-    if ((rc = keyval_head(P, c, &v)))
+    if ((rc = keyval_head(P, c, cd, &v)))
         return rc;
+    vd = cd + (unsigned)P->nsegs;
     ch = *P->p;
     if (ch == '[' || ch == '{')
         goto open;
@@ -1422,6 +1454,7 @@ close:
     if (depth == 0)
         return 0;
     c = P->stack[depth - 1].c;
+    cd = P->stack[depth - 1].depth;
     if (P->stack[depth - 1].is_array)
         goto array_after;
     goto table_after;
@@ -1529,7 +1562,7 @@ static int document(parser *P)
             int aot = p[1] == '[';
             P->p = p + 1 + aot;
             skip_ws(P);
-            if ((rc = key_path(P)))
+            if ((rc = key_path(P, P->max_depth, 1)))
                 return rc;
             if (*P->p != ']' || (aot && P->p[1] != ']'))
                 return FAIL(P->p, aot ? "expected ']]' after table name"
@@ -1550,9 +1583,9 @@ static int document(parser *P)
             break;
         }
         coffer_value *v;
-        if ((rc = keyval_head(P, P->cur, &v)))
+        if ((rc = keyval_head(P, P->cur, P->cur_depth, &v)))
             return rc;
-        if ((rc = value(P, v)))
+        if ((rc = value(P, v, P->cur_depth + (unsigned)P->nsegs)))
             return rc;
         if ((rc = end_of_line(P, "value")))
             return rc;

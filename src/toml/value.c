@@ -42,6 +42,8 @@ int coffer_value_string(const coffer_value *v, const char **s, size_t *len)
         return COFFER_EINVAL;
     if (v->type != COFFER_TYPE_STRING)
         return COFFER_ETYPE;
+    if (v->flags & COFFER_NF_LOCKED)
+        return COFFER_ECRYPTO; /* an encrypted value nobody could open */
     if (s)
         *s = v->u.s;
     if (len)

@@ -61,6 +61,16 @@ int coffer_error_set(coffer_error *err, int code, const char *file,
     return code;
 }
 
+/* True if msg quotes file ('FILE'): then the file is not repeated. */
+static bool names_file(const char *msg, const char *file)
+{
+    size_t fl = strlen(file);
+    for (const char *q = strchr(msg, '\''); q; q = strchr(q + 1, '\''))
+        if (strncmp(q + 1, file, fl) == 0 && q[1 + fl] == '\'')
+            return true;
+    return false;
+}
+
 const char *coffer_error_format(const coffer_error *err, char *buf, size_t n)
 {
     if (!buf || n == 0)
@@ -74,7 +84,7 @@ const char *coffer_error_format(const coffer_error *err, char *buf, size_t n)
         snprintf(buf, n, "%s:%u:%u: %s", err->file, err->line, err->column, msg);
     else if (err->file[0] && err->line)
         snprintf(buf, n, "%s:%u: %s", err->file, err->line, msg);
-    else if (err->file[0])
+    else if (err->file[0] && !names_file(msg, err->file))
         snprintf(buf, n, "%s: %s", err->file, msg);
     else if (err->line)
         snprintf(buf, n, "line %u, column %u: %s", err->line, err->column, msg);

@@ -41,13 +41,22 @@
 
 #define DEFAULT_POLL_MS 1000u
 #define DEFAULT_DEBOUNCE_MS 20u
-/* A file seen modified but not yet closed by its writer holds the reload
- * back for at most this long after its last modification. */
+/* An in-place write is applied when its writer closes the file: a file
+ * seen modified and not yet closed holds the reload back for as long as
+ * it stays open, unless a complete change of another file (a rename into
+ * place, a creation, a deletion, another writer's close) is pending too.
+ * Then it holds it at most this long after its last modification ... */
 #define WRITE_HOLD_MS 2000
-/* No reload is postponed (by further events or an open writer) longer than
- * max(MAX_WAIT_MS, 10 * debounce) after the event that made it pending:
- * a file written continuously cannot starve the others. */
+/* ... and no such reload is postponed (by further events or an open
+ * writer) longer than max(MAX_WAIT_MS, 10 * debounce) after the event that
+ * made it pending: a file written continuously cannot starve the others. */
 #define MAX_WAIT_MS 2000
+/* A file written in place can be changing before its event is queued (the
+ * kernel queues it when the writer's call ends): a reload after an
+ * in-place write first waits for the sources' stat signatures (size,
+ * mtime and ctime in ns, inode) to stay the same this long with no event,
+ * then checks them again after reading. */
+#define VERIFY_MS 100
 
 typedef struct wentry {
     int wd;
@@ -77,6 +86,15 @@ struct coffer_watch {
     size_t nents;
     wopen *opens;       /* files modified and not yet closed */
     size_t nopens, capopens;
+    wopen *dones;       /* files whose change is complete (closed, renamed,
+                         * created, deleted) since the last reload */
+    size_t ndones, capdones;
+    bool done_any;      /* a complete change not tied to one file */
+    bool inplace;       /* the pending change has an in-place write */
+    bool verifying;     /* vsig taken, waiting until verify_due */
+    bool vcheck;        /* this reload checks vsig after reading */
+    uint64_t vsig;
+    int64_t verify_due;
     int64_t last_modify;
     bool rescan;
 
@@ -169,8 +187,16 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
+static void names_clear(wopen *v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free(v[i].name);
+    *n = 0;
+}
+
 static void mark_dirty(struct coffer_watch *w, int64_t now)
 {
+    w->verifying = false;
     if (!w->dirty)
         w->first_dirty = now;
     w->dirty = true;
@@ -182,6 +208,7 @@ static void mark_dirty(struct coffer_watch *w, int64_t now)
  * whole. Any later event within it pushes the full debounce again. */
 static void mark_complete(struct coffer_watch *w, int64_t now)
 {
+    w->verifying = false;
     if (!w->dirty)
         w->first_dirty = now;
     w->dirty = true;
@@ -349,16 +376,22 @@ static bool wd_in(const wentry *v, size_t n, int wd)
     return false;
 }
 
-static void opens_drop_wd(struct coffer_watch *w, int wd)
+static void names_drop_wd(wopen *v, size_t *n, int wd)
 {
     size_t j = 0;
-    for (size_t i = 0; i < w->nopens; i++) {
-        if (w->opens[i].wd == wd)
-            free(w->opens[i].name);
+    for (size_t i = 0; i < *n; i++) {
+        if (v[i].wd == wd)
+            free(v[i].name);
         else
-            w->opens[j++] = w->opens[i];
+            v[j++] = v[i];
     }
-    w->nopens = j;
+    *n = j;
+}
+
+static void opens_drop_wd(struct coffer_watch *w, int wd)
+{
+    names_drop_wd(w->opens, &w->nopens, wd);
+    names_drop_wd(w->dones, &w->ndones, wd);
 }
 
 /* Recomputes the set of watched directories. Returns true if a directory
@@ -393,40 +426,61 @@ static bool rearm(struct coffer_watch *w)
     return added;
 }
 
-static void opens_set(struct coffer_watch *w, int wd, const char *name,
-                      bool open)
+/* Adds (on) or removes the entry name of watch wd in a name set. Returns
+ * false when out of memory. */
+static bool names_set(wopen **vp, size_t *np, size_t *capp, int wd,
+                      const char *name, bool on)
 {
-    for (size_t i = 0; i < w->nopens; i++) {
-        if (w->opens[i].wd == wd && strcmp(w->opens[i].name, name) == 0) {
-            if (!open) {
-                free(w->opens[i].name);
-                w->opens[i] = w->opens[--w->nopens];
+    wopen *v = *vp;
+    for (size_t i = 0; i < *np; i++) {
+        if (v[i].wd == wd && strcmp(v[i].name, name) == 0) {
+            if (!on) {
+                free(v[i].name);
+                v[i] = v[--*np];
             }
-            return;
+            return true;
         }
     }
-    if (!open)
-        return;
-    if (w->nopens == w->capopens) {
-        size_t cap = w->capopens ? w->capopens * 2 : 8;
-        wopen *v = realloc(w->opens, cap * sizeof *v);
-        if (!v)
-            return;
-        w->opens = v;
-        w->capopens = cap;
+    if (!on)
+        return true;
+    if (*np == *capp) {
+        size_t cap = *capp ? *capp * 2 : 8;
+        wopen *nv = realloc(v, cap * sizeof *nv);
+        if (!nv)
+            return false;
+        *vp = v = nv;
+        *capp = cap;
     }
     char *n = xstrdup(name);
     if (!n)
-        return;
-    w->opens[w->nopens].wd = wd;
-    w->opens[w->nopens].name = n;
-    w->nopens++;
+        return false;
+    v[*np].wd = wd;
+    v[*np].name = n;
+    ++*np;
+    return true;
 }
+
+static void opens_set(struct coffer_watch *w, int wd, const char *name,
+                      bool open)
+{
+    (void)names_set(&w->opens, &w->nopens, &w->capopens, wd, name, open);
+}
+
+static void dones_set(struct coffer_watch *w, int wd, const char *name,
+                      bool done)
+{
+    if (!names_set(&w->dones, &w->ndones, &w->capdones, wd, name, done))
+        w->done_any = true; /* out of memory: as if not tied to a file */
+}
+
 
 static void handle_event(struct coffer_watch *w, const struct inotify_event *ev,
                          int64_t now)
 {
     if (ev->mask & IN_Q_OVERFLOW) {
+        /* Events lost, closes among them: nothing is known to be open. */
+        names_clear(w->opens, &w->nopens);
+        w->done_any = true;
         w->rescan = true;
         mark_dirty(w, now);
         return;
@@ -463,12 +517,23 @@ static void handle_event(struct coffer_watch *w, const struct inotify_event *ev,
         w->rescan = true;
     if (ev->len && !(ev->mask & IN_ISDIR)) {
         if (ev->mask & IN_MODIFY) {
+            /* Being written (again): an earlier complete change of this
+             * file is not complete any more. */
             opens_set(w, ev->wd, ev->name, true);
+            dones_set(w, ev->wd, ev->name, false);
             w->last_modify = now;
         }
-        if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM))
+        /* Closed, or the name now leads to another file. */
+        if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM |
+                        IN_MOVED_TO | IN_CREATE))
             opens_set(w, ev->wd, ev->name, false);
+        if (ev->mask & ~(uint32_t)IN_MODIFY)
+            dones_set(w, ev->wd, ev->name, true);
+    } else if (!(ev->mask & IN_MODIFY)) {
+        w->done_any = true;
     }
+    if (ev->mask & IN_CLOSE_WRITE)
+        w->inplace = true;
     if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
         mark_complete(w, now);
     else
@@ -627,6 +692,16 @@ static uint64_t target_sig(const struct coffer_watch *w, size_t i)
     return h;
 }
 
+/* One signature over every target (for VERIFY_MS). */
+static uint64_t sources_sig(const struct coffer_watch *w)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < w->ntargets; i++)
+        if (w->paths[i][0] && w->kinds[i] != COFFER_SOURCE_TEXT)
+            h = mix(h, target_sig(w, i));
+    return h;
+}
+
 /* Recomputes every signature; true if any changed. */
 static bool poll_sigs(struct coffer_watch *w)
 {
@@ -645,13 +720,19 @@ static bool poll_sigs(struct coffer_watch *w)
 
 /* ------------------------------------------------------------- the core */
 
-/* When the pending reload is due: after the debounce, after open writers
- * closed (bounded), and never later than max_wait after the first event. */
+/* When the pending reload is due: after the debounce; while a writer has
+ * a file open, not at all (-1) unless another file's change is complete,
+ * and then after the writer closed (bounded) but never later than
+ * max_wait after the first event. */
 static int64_t reload_due(const struct coffer_watch *w)
 {
     int64_t t = w->due;
-    if (w->nopens && w->last_modify + WRITE_HOLD_MS > t)
-        t = w->last_modify + WRITE_HOLD_MS;
+    if (w->nopens) {
+        if (!w->ndones && !w->done_any)
+            return -1;
+        if (w->last_modify + WRITE_HOLD_MS > t)
+            t = w->last_modify + WRITE_HOLD_MS;
+    }
     if (t > w->first_dirty + w->max_wait)
         t = w->first_dirty + w->max_wait;
     return t;
@@ -661,7 +742,9 @@ static int64_t deadline_locked(const struct coffer_watch *w)
 {
     int64_t t = -1;
     if (w->dirty)
-        t = reload_due(w);
+        t = reload_due(w); /* -1 while held by an open writer */
+    if (w->dirty && w->verifying && w->verify_due > t)
+        t = w->verify_due;
     if (w->polling && (t < 0 || w->next_poll < t))
         t = w->next_poll;
     return t;
@@ -678,13 +761,58 @@ static int timeout_locked(const struct coffer_watch *w)
     return d > INT_MAX ? INT_MAX : (int)d;
 }
 
+/* Polling: a change is applied once the signatures stayed the same for a
+ * whole poll interval (size and mtime in ns, among others). */
+static void mark_polled(struct coffer_watch *w, int64_t now)
+{
+    mark_dirty(w, now);
+    if (w->debounce_ms && w->due < now + w->poll_ms)
+        w->due = now + w->poll_ms;
+}
+
+/* Asked by the store between building a snapshot and publishing it: did
+ * any source move while it was read? Events that arrived meanwhile (an
+ * in-place writer starting over, say) make the snapshot stale. */
+static bool still_current(void *ctx)
+{
+    struct coffer_watch *w = ctx;
+#if COFFER_HAVE_INOTIFY
+    if (w->ifd >= 0 && (drain_events(w, NULL) < 0 || w->dirty))
+        return false;
+#endif
+    if (w->vcheck && sources_sig(w) != w->vsig) {
+        mark_dirty(w, now_ms());
+        return false;
+    }
+    if (w->polling && poll_sigs(w)) {
+        mark_polled(w, now_ms());
+        return false;
+    }
+    return true;
+}
+
 static int do_reload(struct coffer_watch *w, coffer_error *err)
 {
     coffer_error e;
     coffer_diff diff;
     memset(&diff, 0, sizeof diff);
     coffer_error_clear(&e);
-    int r = coffer_store_reload_diff(w->store, &diff, &e);
+    int64_t first = w->first_dirty;
+    int r = coffer_store_reload_checked(w->store, &diff, still_current, w, &e);
+    if (r == COFFER_RELOAD_STALE ||
+        (r == COFFER_EIO && e.sys_errno == EAGAIN)) {
+        /* Read while being written: not an error, the next event (or
+         * the next poll) brings the whole file. The change stays pending
+         * since it was first seen (max_wait still counts from then). */
+        if (!w->dirty)
+            mark_dirty(w, now_ms());
+        if (first < w->first_dirty)
+            w->first_dirty = first;
+        return 0;
+    }
+    names_clear(w->dones, &w->ndones);
+    w->done_any = false;
+    w->inplace = false;
     if (r < 0) {
         if (w->opt.on_error)
             w->opt.on_error(w->opt.ctx, &e);
@@ -698,7 +826,7 @@ static int do_reload(struct coffer_watch *w, coffer_error *err)
     }
     if (w->opt.flags & COFFER_WATCH_EXPORT) {
         coffer_error_clear(&e);
-        if (coffer_store_export(w->store, 0, &e) < 0 && w->opt.on_error)
+        if (coffer_store_reexport(w->store, &e) < 0 && w->opt.on_error)
             w->opt.on_error(w->opt.ctx, &e);
     }
     if (w->opt.on_change) {
@@ -807,19 +935,36 @@ static int process_locked(struct coffer_watch *w, coffer_error *err)
         mark_etcd(w, now);
     if (w->polling && now >= w->next_poll) {
         if (poll_sigs(w))
-            mark_dirty(w, now);
+            mark_polled(w, now);
         w->next_poll = now + w->poll_ms;
     }
     /* Not before the debounce deadline, nor while a writer has a file
-     * open (until its close), within the max_wait bound. */
-    if (!w->dirty || now < reload_due(w))
+     * open (until its close). */
+    int64_t due = reload_due(w);
+    if (!w->dirty || due < 0 || now < due)
         return 0;
     if (w->polling && w->debounce_ms && poll_sigs(w) &&
         now < w->first_dirty + w->max_wait) {
         /* Still changing since the change was seen: wait for quiet. */
-        mark_dirty(w, now);
+        mark_polled(w, now);
         return 0;
     }
+    /* Skipped only for a reload that goes ahead of an open writer (past
+     * max_wait): a file written continuously never stays still. */
+    w->vcheck = w->inplace &&
+                (w->nopens == 0 || now < w->first_dirty + w->max_wait);
+    if (w->vcheck) {
+        uint64_t sig = sources_sig(w);
+        if (!w->verifying || sig != w->vsig) {
+            w->verifying = true;
+            w->vsig = sig;
+            w->verify_due = now + VERIFY_MS;
+            return 0;
+        }
+        if (now < w->verify_due)
+            return 0;
+    }
+    w->verifying = false;
     w->dirty = false;
     /* After a failed reload, wait for the next event before retrying. */
     return do_reload(w, err);
@@ -833,15 +978,16 @@ static void watch_free(struct coffer_watch *w)
         return;
 #if COFFER_HAVE_INOTIFY
     wentries_free(w->ents, w->nents);
-    for (size_t i = 0; i < w->nopens; i++)
-        free(w->opens[i].name);
 #endif
+    names_clear(w->opens, &w->nopens);
+    names_clear(w->dones, &w->ndones);
     free(w->opens);
     etcd_stop_all(w);
     if (w->epfd >= 0)
         close(w->epfd);
     if (w->efd >= 0)
         close(w->efd);
+    free(w->dones);
     if (w->ifd >= 0)
         close(w->ifd);
     if (w->wake[0] >= 0)

@@ -8,7 +8,7 @@ c --version; t "--version prints the version" eval 'rc_is 0 && out_is "coffer 0.
 c --help; t "--help: usage on stdout, exit 0" eval 'rc_is 0 && out_has "usage: coffer" && err_empty'
 c help; t "help: usage on stdout, exit 0" eval 'rc_is 0 && out_has "usage: coffer"'
 c; t "no verb: usage on stderr, exit 2" eval 'rc_is 2 && err_has "usage: coffer" && [ ! -s "$T/out" ]'
-c frobnicate; t "unknown verb: exit 2" eval 'rc_is 2 && err_has "coffer: error: unknown verb '"'"'frobnicate'"'"'" && err_has "usage:"'
+c frobnicate; t "unknown verb: exit 2, a one-line hint, not the usage" eval 'rc_is 2 && err_has "coffer: error: unknown verb '"'"'frobnicate'"'"'" && err_has "coffer help" && err_lacks "usage:"'
 c --bogus list; t "unknown global option: exit 2" eval 'rc_is 2 && err_has "unknown option"'
 c -C; t "-C without a directory: exit 2" eval 'rc_is 2'
 c -C "$T/nonexistent" list; t "-C to a missing directory: exit 2" eval 'rc_is 2 && err_has "cannot change to"'
@@ -239,7 +239,7 @@ done
 t "env: eval \"\$(coffer env)\" reproduces nasty values exactly" $allok
 t "env: numbers as 5432, 0.1, 1.0, 1e+20, -17" [ "$(cat "$T/env.nums")" = "5432|0.1|1.0|1e+20|-17" ]
 c -f "$T/nasty.toml" env --format dotenv
-t "env --format dotenv warns about \${ (expanded by some parsers)" eval 'err_has "dollar" && err_lacks "\$(id)"'
+t "env --format dotenv skips a \${x} value with a warning (python-dotenv expands it)" eval 'err_has "dollar" && err_has "\${...}" && err_lacks "\$(id)" && out_lacks "dollar="'
 if ! "$PY" -c 'import dotenv' 2>/dev/null; then
     skip "env --format dotenv round trip" "python3-dotenv not installed"
 else
@@ -248,11 +248,11 @@ import sys
 from dotenv import dotenv_values
 d = dotenv_values(sys.argv[1], interpolate=False)
 exp = {\"plain\": \"simple\", \"quote\": \"it'"'"'s a '"'"'quoted'"'"' \\\"value\\\"\", \"multi\": \"line one\\nline two\\n\",
-       \"dollar\": \"\$HOME \`id\` \$(id) \${x}\", \"backslash\": \"C:\\\\path\\\\to\\\\n\", \"empty\": \"\",
+       \"backslash\": \"C:\\\\path\\\\to\\\\n\", \"empty\": \"\",
        \"port\": \"5432\", \"ratio\": \"0.1\", \"big\": \"1e+20\"}
 for k, v in exp.items():
     assert d[k] == v, (k, d[k], v)
-assert \"flag\" not in d and \"not-portable\" not in d
+assert \"flag\" not in d and \"not-portable\" not in d and \"dollar\" not in d
 " "$T/out"'
 fi
 c -f "$T/nasty.toml" env --format json
@@ -260,15 +260,16 @@ t "env --format json: every exportable key" eval 'rc_is 0 && "$PY" -c "
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d[\"multi\"] == \"line one\\nline two\\n\" and d[\"port\"] == \"5432\" and d[\"whole\"] == \"1.0\"
-assert d[\"not-portable\"] == \"np\" and d[\"sp ace\"] == \"x\"
+assert \"not-portable\" not in d and \"sp ace\" not in d  # same keys as run
 assert \"flag\" not in d and \"section\" not in d
 " "$T/out"'
 
 printf 'nul = "a\\u0000b"\nok = "fine"\n' | put "$T/nul.toml"
 c -f "$T/nul.toml" env
-t "env sh: a value with a NUL byte is skipped with a warning" eval 'rc_is 0 && out_is "export ok='"'"'fine'"'"'" && err_has "'"'"'nul'"'"'"'
+t "env sh: a value with a NUL byte is skipped with a warning (and unset, as run does)" eval 'rc_is 0 && out_is "unset nul
+export ok='"'"'fine'"'"'" && err_has "'"'"'nul'"'"'"'
 c -f "$T/nul.toml" env --format json
-t "env json: a NUL byte is escaped" eval 'rc_is 0 && out_has "\"a\\u0000b\""'
+t "env json: a NUL-valued key is skipped like for run" eval 'rc_is 0 && out_lacks "nul" && err_has "NUL"'
 
 # ---- init ----
 mkdir -p "$T/fresh"

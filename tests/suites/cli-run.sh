@@ -21,8 +21,8 @@ c run -- sh -c 'printf "%s|%s|%s|%s|%s|%s" "$db_username" "$db_password" "$port"
 t "run exports root strings, ints and floats" eval 'rc_is 0 && out_is "jane|pw-1|5432|0.1|1.0|1e+20"'
 c run -- sh -c 'env | grep -E "^(flag|db_credentials|user)=" || echo none'
 t "run does not export bools or sections" eval 'rc_is 0 && out_is none'
-c run -- env
-t "run exports non-portable names too" eval 'rc_is 0 && out_has "not-portable=np"'
+env 'not-portable=stale' "$COFFER_BIN" run -- env >"$T/out" 2>"$T/err"; rc=$?
+t "d7: run does not export non-portable names, and unsets a stale one" eval 'rc_is 0 && out_lacks "not-portable=" && err_has "not-portable"'
 c run sh -c 'echo "$db_username"'
 t "run without --" eval 'rc_is 0 && out_is jane'
 db_username=preset c run -- sh -c 'echo "$db_username"'

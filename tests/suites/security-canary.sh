@@ -263,6 +263,51 @@ if command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         "cli: unreadable file (status $rc, marker absent)"
 fi
 
+# encrypted files (issue 11): the plaintext marker never on stderr, and on
+# stdout only from verbs that print values; every failure path clean too.
+if "$cli" --help 2>&1 | grep -q encrypt; then
+    (cd "$d/proj" && "$cli" keygen -o "$d/id.txt") >"$d/recip" 2>/dev/null
+    enc=$d/enc.toml
+    cp "$good" "$enc"
+    (cd "$d/proj" && "$cli" encrypt -r "$(cat "$d/recip")" "$enc") >/dev/null 2>"$d/err"
+    check "$(grep -q -F "$M" "$enc" && echo 1 || echo 0)" "encrypted: no marker left in the encrypted file"
+    check "$(has_marker "$d/err" && echo 1 || echo 0)" "encrypted: encrypt's stderr free of the marker"
+    export COFFER_AGE_KEY_FILE="$d/id.txt"
+    run_cli "encrypted: get with an identity (control)" 0 1 -f "$enc" get api_key
+    check "$(grep -q -F "$M" "$d/out"; echo $?)" "encrypted: control: get printed the decrypted marker"
+    run_cli "encrypted: list" 0 0 -f "$enc" list
+    run_cli "encrypted: where" 0 0 -f "$enc" where db.password
+    run_cli "encrypted: check" 0 0 -f "$enc" check
+    run_cli "encrypted: recipients list" 0 0 recipients list "$enc"
+    run_cli "encrypted: rotate" 0 0 rotate "$enc"
+    run_cli "encrypted: decrypt (prints values)" 0 1 decrypt "$enc"
+    export EDITOR=true
+    run_cli "encrypted: edit with an editor that changes nothing" 0 0 edit "$enc"
+    unset EDITOR
+    printf '%s-set' "$M" >"$d/val"
+    (cd "$d/proj" && "$cli" set --file "$enc" db.extra) <"$d/val" >"$d/out" 2>"$d/err"
+    check "$(has_marker "$d/err" "$d/out" && echo 1 || echo 0)" "encrypted: set from stdin: marker absent from output"
+    check "$(grep -q -F "$M" "$enc" && echo 1 || echo 0)" "encrypted: set wrote no plaintext"
+    unset COFFER_AGE_KEY_FILE
+    run_cli "encrypted: get without identity" 6 0 -f "$enc" get api_key
+    run_cli "encrypted: env without identity" 6 0 -f "$enc" env
+    run_cli "encrypted: run without identity" 6 0 -f "$enc" run -- true
+    run_cli "encrypted: decrypt without identity" 6 0 decrypt "$enc"
+    export COFFER_AGE_KEY_FILE="$d/id.txt"
+    for t in tamper drop nomac nometa; do
+        case $t in
+            tamper) sed 's/^api_key = "ENC\[coffer:v1,string,\(.\)/api_key = "ENC[coffer:v1,string,X\1/' "$enc" ;;
+            drop) grep -v '^port = ' "$enc" ;;
+            nomac) grep -v '^mac = ' "$enc" ;;
+            nometa) sed '/^\[coffer\]/,$d' "$enc" ;;
+        esac >"$d/$t.toml"
+        chmod 600 "$d/$t.toml"
+        run_cli "encrypted: get from a $t file" 6 0 -f "$d/$t.toml" get api_key
+        run_cli "encrypted: check of a $t file" 1 0 -f "$d/$t.toml" check
+    done
+    unset COFFER_AGE_KEY_FILE
+fi
+
 # init into a project: never writes anything of an existing file to stderr.
 cp "$good" "$d/proj/.streamlit/secrets.toml"
 run_cli "init over an existing file" 0 0 init

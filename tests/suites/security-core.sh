@@ -38,7 +38,7 @@ marker() { printf 'MRK%s' "$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"; }
 count_in() { grep -a -c -F "$2" "$1" 2>/dev/null || true; }
 digest() { printf '%s' "$1" | b2sum -l 256 | cut -d' ' -f1; }
 
-write_secrets() { # FILE MARKER
+write_secrets() { # FILE MARKER (encrypted when $ENCRYPT_TO is set)
     cat >"$1.tmp" <<EOF
 # core-dump test secrets
 api_key = "$2"
@@ -54,6 +54,9 @@ password = "$2-pw"
 [nested.deep]
 secret = "$2-nested"
 EOF
+    if [ -n "${ENCRYPT_TO:-}" ]; then
+        "$cli" encrypt -r "$ENCRYPT_TO" "$1.tmp" >/dev/null 2>&1 || echo "encrypt failed" >&2
+    fi
     mv "$1.tmp" "$1"
 }
 
@@ -71,6 +74,7 @@ wait_line() {
 }
 
 # ---------------------------------------------------------------- build
+case "$BUILD" in /*) cli=$BUILD/coffer ;; *) cli=$(pwd)/$BUILD/coffer ;; esac
 san=
 if nm "$BUILD/libcoffer.a" 2>/dev/null | grep -q '__asan_\|__tsan_\|__ubsan_'; then san=1; fi
 holder=$sb/security_holder
@@ -203,6 +207,31 @@ if [ -n "$kernel_core" ] && [ -n "$kcore" ]; then
         "exported: kernel core: both markers absent"
 fi
 rm -f "$d"/gcore* "$d"/run/core*
+
+# Encrypted secrets files (issue 11): the decrypted values live in the
+# same locked, never-dumped memory; the identity file's key is read into
+# secure memory and wiped. No marker in any core.
+if [ -x "$cli" ] && "$cli" --help 2>&1 | grep -q encrypt; then
+    "$cli" keygen -o "$sb/id.txt" >"$sb/recip" 2>/dev/null
+    ENCRYPT_TO=$(cat "$sb/recip")
+    export COFFER_AGE_KEY_FILE="$sb/id.txt"
+    run_holder encrypted 0
+    check "$(grep -c 'ENC\[coffer' "$d/secrets.toml" | grep -qv '^0$'; echo $?)" \
+        "encrypted: the holder read an encrypted file"
+    if [ -n "$have_gcore" ]; then
+        check "$(count_in "$d/gcore1.$hp" "$M1")" "encrypted: gcore after decrypting load: marker absent"
+        check "$(( $(count_in "$d/gcore2.$hp" "$M1") + $(count_in "$d/gcore2.$hp" "$M2") ))" \
+            "encrypted: gcore after reload: both markers absent"
+        sk=$(grep AGE-SECRET-KEY "$sb/id.txt")
+        check "$(count_in "$d/gcore2.$hp" "$sk")" "encrypted: the identity is absent from the core"
+    fi
+    if [ -n "$kernel_core" ] && [ -n "$kcore" ]; then
+        check "$(( $(count_in "$kcore" "$M1") + $(count_in "$kcore" "$M2") ))" \
+            "encrypted: kernel core: both markers absent"
+    fi
+    rm -f "$d"/gcore* "$d"/run/core*
+    unset ENCRYPT_TO COFFER_AGE_KEY_FILE
+fi
 
 # Control: the same program with an unprotected copy: markers found.
 run_holder leaky 1

@@ -121,7 +121,7 @@ static void directory_layout_errors(void **state)
     snprintf(want, sizeof want, "%s/stray.txt", root);
     assert_string_equal(err.file, want);
     assert_non_null(strstr(err.message, want));
-    assert_non_null(strstr(err.message, "expected one sub-directory per key"));
+    assert_non_null(strstr(err.message, "one sub-directory per key"));
     coffer_store_close(s);
     unlink(want);
     /* A directory inside a key directory. */
@@ -305,7 +305,8 @@ static void config_files_list(void **state)
     s = open_default();
     assert_int_equal(coffer_store_get_string(s, "who", &v, &err), 0);
     assert_string_equal(v, "project-config");
-    assert_int_equal(coffer_store_get_string(s, "db", &v, &err), 0);
+    /* A key directory with one file keeps its shape (db.user). */
+    assert_int_equal(coffer_store_get_string(s, "db.user", &v, &err), 0);
     assert_string_equal(v, "dbuser");
     assert_int_equal(coffer_store_source_count(s), 3);
     coffer_source_info info;
@@ -341,8 +342,11 @@ static void config_files_list(void **state)
     s = open_default();
     coffer_snapshot *snap;
     assert_int_equal(coffer_store_acquire(s, &snap, &err), COFFER_ECONFIG);
+    /* The error points at the config entry (FILE:LINE) and names it. */
+    assert_string_equal(err.file, sbp("proj/.streamlit/config.toml"));
+    assert_int_equal(err.line, 2);
     snprintf(want, sizeof want, "%s/notes.txt", sb_proj);
-    assert_string_equal(err.file, want);
+    assert_non_null(strstr(err.message, want));
     assert_non_null(strstr(err.message, "neither a .toml file nor a directory"));
     assert_int_equal(coffer_store_source_count(s), 0);
     findings f;
@@ -448,6 +452,152 @@ static void check_directory_sources(void **state)
     coffer_store_close(s);
 }
 
+/* Issue 13: one Secret mounted at the path (the usual mount) is a
+ * directory source of its own: the kubelet layout is detected and its
+ * keys are root keys, as flat: makes them. A sub-directory Secret with
+ * one key keeps its shape (a table); only DIR/KEY/KEY collapses. */
+static void kubelet_single_secret_mount(void **state)
+{
+    (void)state;
+    char mount[1024];
+    snprintf(mount, sizeof mount, "%s", sbp("k8s-single"));
+    static const char *k[] = { "password", "username" };
+    static const char *v[] = { "pw-1\n", "app\n" };
+    kubelet_volume(mount, "..2026_12_04_10_00_00.000000001", k, v, 2);
+    const char *paths[] = { mount };
+    coffer_store *s;
+    coffer_error err;
+    const char *val;
+    assert_int_equal(open_opts(&s, 0, paths, 1, &err), 0);
+    assert_int_equal(coffer_store_get_string(s, "password", &val, &err), 0);
+    assert_string_equal(val, "pw-1");
+    assert_int_equal(coffer_store_get_string(s, "username", &val, &err), 0);
+    assert_string_equal(val, "app");
+    /* A ..data swap is seen by a reload. */
+    static const char *v2[] = { "pw-2\n", "app\n" };
+    kubelet_volume(mount, "..2026_12_04_11_00_00.000000002", k, v2, 2);
+    assert_int_equal(coffer_store_reload(s, &err), 0);
+    assert_int_equal(coffer_store_get_string(s, "password", &val, &err), 0);
+    assert_string_equal(val, "pw-2");
+    coffer_store_close(s);
+
+    /* One Secret per sub-directory, one with a single key. */
+    char multi[1024], api[1100], token[1100];
+    snprintf(multi, sizeof multi, "%s", sbp("k8s-multi"));
+    snprintf(api, sizeof api, "%s/api", multi);
+    snprintf(token, sizeof token, "%s/token", multi);
+    static const char *ak[] = { "token" };
+    static const char *av[] = { "tok1\n" };
+    kubelet_volume(api, "..2026_12_04_10_00_00.000000003", ak, av, 1);
+    kubelet_volume(token, "..2026_12_04_10_00_00.000000004", ak, av, 1);
+    paths[0] = multi;
+    assert_int_equal(open_opts(&s, 0, paths, 1, &err), 0);
+    coffer_snapshot *snap;
+    assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
+    const coffer_value *t;
+    assert_int_equal(coffer_snapshot_get(snap, "api", &t, &err), 0);
+    assert_int_equal(coffer_value_type(t), COFFER_TYPE_TABLE);
+    assert_int_equal(coffer_table_count(t), 1);
+    assert_int_equal(coffer_snapshot_get_string(snap, "api.token", &val, NULL, &err), 0);
+    assert_string_equal(val, "tok1");
+    /* DIR/KEY/KEY: the documented single-value form stays a string. */
+    assert_int_equal(coffer_snapshot_get_string(snap, "token", &val, NULL, &err), 0);
+    assert_string_equal(val, "tok1");
+    coffer_snapshot_release(snap);
+    coffer_store_close(s);
+
+    /* A plain file at the top level: the error suggests flat:. */
+    write_rel("plain/password", "pw\n", 0600);
+    paths[0] = sbp("plain");
+    assert_int_equal(open_opts(&s, 0, paths, 1, &err), 0);
+    assert_int_equal(coffer_store_get_string(s, "password", &val, &err),
+                     COFFER_ELAYOUT);
+    char want[1200];
+    snprintf(want, sizeof want, "flat:%s", sbp("plain"));
+    assert_non_null(strstr(err.message, want));
+    coffer_store_close(s);
+}
+
+/* D15: the library's COFFER_STRICT accepts 1/true/yes/on and
+ * 0/false/no/off/"", and fails closed on anything else. */
+static void d15_strict_env_values(void **state)
+{
+    (void)state;
+    write_at(project_file(), "a = \"x\"\n", 0640);
+    static const char *const on[] = { "1", "true", "yes", "on", "TRUE" };
+    static const char *const off[] = { "0", "false", "no", "off", "" };
+    coffer_store *s;
+    coffer_error err;
+    const char *v;
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
+        setenv("COFFER_STRICT", on[i], 1);
+        assert_int_equal(open_opts(&s, 0, NULL, 0, &err), 0);
+        assert_int_equal(coffer_store_get_string(s, "a", &v, &err), COFFER_EPERM);
+        coffer_store_close(s);
+    }
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        setenv("COFFER_STRICT", off[i], 1);
+        assert_int_equal(open_opts(&s, 0, NULL, 0, &err), 0);
+        assert_int_equal(coffer_store_get_string(s, "a", &v, &err), 0);
+        coffer_store_close(s);
+    }
+    setenv("COFFER_STRICT", "maybe", 1);
+    s = (coffer_store *)&err; /* must be reset to NULL */
+    assert_int_equal(open_opts(&s, 0, NULL, 0, &err), COFFER_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "invalid COFFER_STRICT value 'maybe'"));
+    bool strict = true;
+    assert_int_equal(coffer_env_strict(&strict, &err), COFFER_EINVAL);
+    assert_false(strict);
+    unsetenv("COFFER_STRICT");
+    assert_int_equal(coffer_env_strict(&strict, &err), 0);
+    assert_false(strict);
+}
+
+/* D12: a group/world-writable directory above a secrets file: a warning
+ * at load (once per directory), refused in strict mode, an error for
+ * check; coffer_path_dirs_check for callers (init). */
+static void d12_directory_permissions(void **state)
+{
+    (void)state;
+    write_at(project_file(), "a = \"x\"\n", 0600);
+    assert_int_equal(chmod(sbp("proj/.streamlit"), 0777), 0);
+    coffer_store *s = open_default();
+    coffer_error err;
+    const char *v;
+    assert_int_equal(coffer_store_get_string(s, "a", &v, &err), 0);
+    assert_int_equal(diag_count, 1);
+    assert_non_null(strstr(diag_log, "which is writable by group or others"));
+    assert_int_equal(coffer_store_reload(s, &err), 0);
+    assert_int_equal(diag_count, 1); /* once per directory */
+    findings f;
+    memset(&f, 0, sizeof f);
+    assert_int_equal(coffer_store_check(s, on_finding, &f), 1);
+    assert_int_equal(f.n[2], 1);
+    coffer_store_close(s);
+    assert_int_equal(open_opts(&s, COFFER_STORE_STRICT_PERMS, NULL, 0, &err), 0);
+    assert_int_equal(coffer_store_get_string(s, "a", &v, &err), COFFER_EPERM);
+    assert_non_null(strstr(err.message, "strict mode"));
+    coffer_store_close(s);
+    const char *stops[] = { sb_proj, sb_home };
+    assert_int_equal(coffer_path_dirs_check(project_file(), stops, 2, &err),
+                     COFFER_EPERM);
+    assert_string_equal(err.file, sbp("proj/.streamlit"));
+    /* Sticky and owned by the user: safe. */
+    assert_int_equal(chmod(sbp("proj/.streamlit"), 01777), 0);
+    assert_int_equal(coffer_path_dirs_check(project_file(), stops, 2, &err), 0);
+    assert_int_equal(chmod(sbp("proj/.streamlit"), 0700), 0);
+    assert_int_equal(coffer_path_dirs_check(project_file(), stops, 2, &err), 0);
+    /* The walk stops at the project directory (not included). */
+    assert_int_equal(chmod(sb_proj, 0777), 0);
+    assert_int_equal(coffer_path_dirs_check(project_file(), stops, 2, &err), 0);
+    /* Without stops it goes on to '/', and finds it. */
+    assert_int_equal(coffer_path_dirs_check(project_file(), NULL, 0, &err),
+                     COFFER_EPERM);
+    assert_string_equal(err.file, sb_proj);
+    assert_int_equal(chmod(sb_proj, 0700), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +608,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(config_files_list, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(listing_before_load_and_watch_targets, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(check_directory_sources, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(kubelet_single_secret_mount, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(d15_strict_env_values, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(d12_directory_permissions, sb_setup, sb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -929,28 +929,106 @@ static void limits_depth(void **state)
     free(s);
 }
 
-/* Tables nested through key parts cost no stack and are not limited by
- * max_depth (which bounds arrays and inline tables). */
-static void limits_key_depth(void **state)
+/* A document: pre, then mid repeated n times, then post. */
+static char *rep3(const char *pre, const char *mid, size_t n, const char *post,
+                  size_t *len)
+{
+    size_t a = strlen(pre), m = strlen(mid), z = strlen(post);
+    char *s = malloc(a + m * n + z + 1);
+    assert_non_null(s);
+    memcpy(s, pre, a);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + a + i * m, mid, m);
+    memcpy(s + a + m * n, post, z + 1);
+    *len = a + m * n + z;
+    return s;
+}
+
+/* One depth bound (max_depth: containers deeper than it, the root being
+ * depth 0) for every route that nests: dotted keys, [headers], [[arrays
+ * of tables]], arrays, inline tables, dotted keys inside inline tables, and
+ * mixes of them. Each route: at the limit parses, one more level fails
+ * with COFFER_ELIMIT at the part, bracket or brace that goes too deep. */
+static void d2_depth_limit_every_route(void **state)
 {
     (void)state;
-    enum { PARTS = 20000 };
-    char *s = malloc(PARTS * 2 + 32);
-    assert_non_null(s);
-    size_t o = 0;
-    for (int i = 0; i < PARTS; i++)
-        s[o++] = 'k', s[o++] = '.';
-    memcpy(s + o, "v = 1\n[k.k.x]\nw = 2\n", 20);
-    o += 20;
-    coffer_doc *doc = parse_ok_n(s, o);
+    static const struct {
+        const char *pre, *mid, *post;
+        size_t ok;    /* repetitions that reach exactly depth 512 */
+        unsigned line, col; /* the error with one repetition more */
+    } r[] = {
+        /* 512 tables k, then the scalar v; then the 513th k */
+        { "", "k.", "v = 1\n", 512, 1, 1025 },
+        { "[", "k.", "v]\nx = 1\n", 511, 1, 1026 },
+        /* [[k...k.v]]: the array at n+1, its table at n+2 */
+        { "[[", "k.", "v]]\nx = 1\n", 510, 1, 1025 },
+        { "a = ", "[", "1", 512, 1, 517 },
+        { "a = ", "{b=", "1", 512, 1, 1541 },
+        /* a's inline table at 1, then 511 dotted tables */
+        { "a = {", "k.", "v = 1}\n", 511, 1, 1028 },
+        /* [t] at 1, then dotted keys */
+        { "[t]\n", "k.", "v = 1\n", 511, 2, 1023 },
+        /* [[a]] (2 levels), then a header through it */
+        { "[[a]]\n[a.", "k.", "v]\n", 509, 2, 1024 },
+        /* [x.y] at 2, then arrays */
+        { "[x.y]\nz = ", "[", "1", 510, 2, 515 },
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+        for (int past = 0; past < 2; past++) {
+            size_t n = r[i].ok + (size_t)past, len;
+            /* arrays and inline tables need their closing brackets */
+            char *s;
+            if (strcmp(r[i].mid, "[") == 0 || strcmp(r[i].mid, "{b=") == 0) {
+                char *open = rep3(r[i].pre, r[i].mid, n, r[i].post, &len);
+                const char *close = r[i].mid[0] == '[' ? "]" : "}";
+                char *closes = rep3(open, close, n, "\n", &len);
+                free(open);
+                s = closes;
+            } else {
+                s = rep3(r[i].pre, r[i].mid, n, r[i].post, &len);
+            }
+            if (!past) {
+                coffer_doc *doc = parse_ok_n(s, len);
+                coffer_doc_free(doc);
+            } else {
+                coffer_error err = parse_fail_opt(s, len, NULL, COFFER_ELIMIT);
+                assert_string_equal(err.message, "nesting deeper than 512 levels");
+                if (err.line != r[i].line || err.column != r[i].col)
+                    fail_msg("route %zu: error at %u:%u, expected %u:%u", i,
+                             err.line, err.column, r[i].line, r[i].col);
+            }
+            free(s);
+        }
+    }
+    /* a configured limit counts keys the same way */
+    coffer_parse_options opt = {0};
+    opt.max_depth = 3;
+    coffer_doc *doc = NULL;
+    assert_int_equal(coffer_toml_parse("[a.b.c]\nx.y = 1", 15, &opt, &doc, NULL),
+                     COFFER_ELIMIT);
+    assert_int_equal(coffer_toml_parse("[a.b]\nx.y = 1", 13, &opt, &doc, NULL), 0);
+    coffer_doc_free(doc);
+    assert_int_equal(coffer_toml_parse("a.b.c = [[1]]", 13, &opt, &doc, NULL),
+                     COFFER_ELIMIT);
+    /* the report's inputs: an error, fast, no stack spent */
+    size_t len;
+    char *s = rep3("[", "k.", 60000, "k]\nx=1\n", &len);
+    parse_fail_opt(s, len, NULL, COFFER_ELIMIT);
+    free(s);
+    s = rep3("", "k.", 100000, "k = 1\n", &len);
+    parse_fail_opt(s, len, NULL, COFFER_ELIMIT);
+    free(s);
+    /* a huge configured limit works without recursion */
+    opt.max_depth = 200000;
+    s = rep3("", "k.", 100000, "k = 1\n", &len);
+    assert_int_equal(coffer_toml_parse(s, len, &opt, &doc, NULL), 0);
     const coffer_value *v = coffer_doc_root(doc);
     size_t depth = 0;
     while (coffer_value_type(v) == COFFER_TYPE_TABLE && coffer_table_count(v)) {
         v = coffer_table_at(v, 0, NULL, NULL);
         depth++;
     }
-    assert_int_equal(depth, PARTS + 1);
-    assert_int_equal(get_int(doc, "k.k.x.w"), 2);
+    assert_int_equal(depth, 100001);
     coffer_doc_free(doc);
     free(s);
 }
@@ -1535,7 +1613,7 @@ int main(void)
         cmocka_unit_test(values_positions),
         cmocka_unit_test(limits_depth),
         cmocka_unit_test(limits_depth_small_stack),
-        cmocka_unit_test(limits_key_depth),
+        cmocka_unit_test(d2_depth_limit_every_route),
         cmocka_unit_test(limits_input_and_key),
         cmocka_unit_test(seek_paths),
         cmocka_unit_test(path_walk_steps),

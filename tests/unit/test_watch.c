@@ -994,32 +994,32 @@ static void test_env_reexport(void **state)
     (void)state;
     mkdirs(P("p"));
     write_file(P("p/s.toml"),
-               "COFFER_WT_A = \"a1\"\nCOFFER_WT_B = \"b1\"\n"
-               "COFFER_WT_C = \"c1\"\n");
+               "WT_ENV_A = \"a1\"\nWT_ENV_B = \"b1\"\n"
+               "WT_ENV_C = \"c1\"\n");
     const char *paths[] = { P("p/s.toml") };
     coffer_store *s = open_store(paths, 1);
-    unsetenv("COFFER_WT_A");
-    unsetenv("COFFER_WT_B");
-    unsetenv("COFFER_WT_C");
-    unsetenv("COFFER_WT_D");
+    unsetenv("WT_ENV_A");
+    unsetenv("WT_ENV_B");
+    unsetenv("WT_ENV_C");
+    unsetenv("WT_ENV_D");
     assert_int_equal(coffer_store_export(s, 0, NULL), 0);
-    assert_string_equal(getenv("COFFER_WT_A"), "a1");
+    assert_string_equal(getenv("WT_ENV_A"), "a1");
     rec r;
     watch(s, &r, COFFER_WATCH_EXPORT);
     /* The program changed C itself: coffer must not unset it. */
-    setenv("COFFER_WT_C", "mine", 1);
-    write_atomic(P("p/s.toml"), "COFFER_WT_A = \"a2\"\nCOFFER_WT_D = 4\n");
+    setenv("WT_ENV_C", "mine", 1);
+    write_atomic(P("p/s.toml"), "WT_ENV_A = \"a2\"\nWT_ENV_D = 4\n");
     assert_int_equal(settle(s, &r), 1);
-    assert_string_equal(getenv("COFFER_WT_A"), "a2");
-    assert_null(getenv("COFFER_WT_B"));
-    assert_string_equal(getenv("COFFER_WT_C"), "mine");
-    assert_string_equal(getenv("COFFER_WT_D"), "4");
+    assert_string_equal(getenv("WT_ENV_A"), "a2");
+    assert_null(getenv("WT_ENV_B"));
+    assert_string_equal(getenv("WT_ENV_C"), "mine");
+    assert_string_equal(getenv("WT_ENV_D"), "4");
     assert_int_equal(r.errors, 0);
     coffer_store_unwatch(s);
     coffer_store_unexport(s);
-    assert_null(getenv("COFFER_WT_A"));
-    assert_null(getenv("COFFER_WT_D"));
-    unsetenv("COFFER_WT_C");
+    assert_null(getenv("WT_ENV_A"));
+    assert_null(getenv("WT_ENV_D"));
+    unsetenv("WT_ENV_C");
     coffer_store_close(s);
 }
 

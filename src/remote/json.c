@@ -142,6 +142,16 @@ static int scan_number(coffer_json *j, size_t *pos, coffer_error *err)
     return 0;
 }
 
+/* Ends the innermost open container at byte i. */
+static void close_top(coffer_json *j, long top, size_t i, unsigned *depth,
+                      bool *done)
+{
+    j->toks[top].end = (uint32_t)i;
+    j->toks[top].next = (uint32_t)j->ntoks;
+    if (--*depth == 0)
+        *done = true;
+}
+
 int coffer_json_parse(coffer_json *j, const char *text, size_t len,
                       unsigned max_depth, coffer_error *err)
 {
@@ -191,11 +201,7 @@ int coffer_json_parse(coffer_json *j, const char *text, size_t len,
             if (c != (obj ? '}' : ']'))
                 FAIL("expected ',' or a closing bracket");
             i++;
-            j->toks[top].end = (uint32_t)i;
-            j->toks[top].next = (uint32_t)j->ntoks;
-            depth--;
-            if (!depth)
-                done = true;
+            close_top(j, top, i, &depth, &done);
             continue;
         }
         if (want == 4) {
@@ -208,11 +214,7 @@ int coffer_json_parse(coffer_json *j, const char *text, size_t len,
         if (want == 1 || want == 5) {
             if (want == 1 && c == '}') {
                 i++;
-                j->toks[top].end = (uint32_t)i;
-                j->toks[top].next = (uint32_t)j->ntoks;
-                depth--;
-                if (!depth)
-                    done = true;
+                close_top(j, top, i, &depth, &done);
                 want = 3;
                 continue;
             }
@@ -232,11 +234,7 @@ int coffer_json_parse(coffer_json *j, const char *text, size_t len,
         }
         if (want == 2 && c == ']') {
             i++;
-            j->toks[top].end = (uint32_t)i;
-            j->toks[top].next = (uint32_t)j->ntoks;
-            depth--;
-            if (!depth)
-                done = true;
+            close_top(j, top, i, &depth, &done);
             want = 3;
             continue;
         }

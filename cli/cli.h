@@ -51,6 +51,8 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 /* encryption (crypt.c, edit.c) */
 int cmd_keygen(int argc, char **argv);
 int cmd_encrypt(int argc, char **argv);

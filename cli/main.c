@@ -27,6 +27,8 @@ static const char usage_main[] =
     "  watch          print a line for each change of the secrets\n"
     "  check          validate sources, permissions and git hygiene\n"
     "  init           create .streamlit/secrets.toml (0600), never overwrite\n"
+    "  push URL FILE  validate FILE and write it to an etcd key (compare-and-swap)\n"
+    "  history URL    list the revisions of an etcd key (never values)\n"
     "  version        print the version\n"
     "\n"
     "encryption (values encrypted to age recipients, safe to commit):\n"
@@ -42,8 +44,9 @@ static const char usage_main[] =
     "global options:\n"
     "  -C DIR             run as if started in DIR\n"
     "  -f, --file PATH    read PATH instead of the default files (repeatable;\n"
-    "                     a .toml file, a directory, flat:DIR or\n"
-    "                     dotenv:FILE for a .env file)\n"
+    "                     a .toml file, a directory, flat:DIR,\n"
+    "                     dotenv:FILE for a .env file, or\n"
+    "                     etcd://HOST:PORT[,HOST:PORT...]/KEY)\n"
     "  --strict           refuse secrets files readable by group or others\n"
     "  --version          print the version\n"
     "\n"
@@ -68,6 +71,8 @@ static const struct verb verbs[] = {
     { "watch", cmd_watch },
     { "check", cmd_check },
     { "init", cmd_init },
+    { "push", cmd_push },
+    { "history", cmd_history },
     { "version", cmd_version },
     { "keygen", cmd_keygen },
     { "encrypt", cmd_encrypt },

@@ -50,7 +50,8 @@ static const char usage_paths[] =
     "usage: coffer paths\n"
     "\n"
     "Print the sources in precedence order (lowest first, later ones win):\n"
-    "whether each was found, its kind (file, dir, flat, text) and its path.\n";
+    "whether each was found, its kind (file, dir, flat, text, etcd) and its\n"
+    "path; etcd sources show the revision read (etcd://.../KEY@REVISION).\n";
 
 /* Loads for get/has: 0 with *snap set, 1 when no secrets exist at all
  * (nothing printed), else an exit status after the message. */
@@ -512,9 +513,11 @@ int cmd_paths(int argc, char **argv)
         coffer_source_info info;
         if (coffer_store_source(s, i, &info) != 0)
             continue;
-        const char *name = info.name && *info.name ? info.name : info.path;
+        char name[COFFER_ERROR_PATH_MAX + 64];
+        if (coffer_store_source_describe(s, i, name, sizeof name) != 0)
+            name[0] = '\0';
         cli_out_printf(&o, "%-8s %-5s %s\n", info.found ? "found" : "missing",
-                       coffer_source_kind_name(info.kind), name ? name : "");
+                       coffer_source_kind_name(info.kind), name);
     }
     rc = cli_out_flush(&o, 1);
     cli_out_release(&o);

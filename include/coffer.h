@@ -318,11 +318,13 @@ typedef enum coffer_source_kind {
     COFFER_SOURCE_AUTO,     /* a path: a directory is DIR, anything else FILE;
                                a "flat:" prefix selects FLAT, "dotenv:"
                                selects DOTENV */
-    COFFER_SOURCE_DOTENV    /* a .env file (python-dotenv syntax, strict):
+    COFFER_SOURCE_DOTENV,   /* a .env file (python-dotenv syntax, strict):
                                each assignment a root string key */
+    COFFER_SOURCE_ETCD      /* etcd://HOST:PORT[,HOST:PORT...]/KEY (etcds://
+                               for TLS): the key's value, a TOML document */
 } coffer_source_kind;
 
-/* Static name: "file", "dir", "flat", "text", "auto", "dotenv". */
+/* Static name: "file", "dir", "flat", "text", "auto", "dotenv", "etcd". */
 COFFER_API const char *coffer_source_kind_name(coffer_source_kind k);
 
 /* ------------------------------------------------------------------------
@@ -505,6 +507,12 @@ typedef struct coffer_source_info {
 COFFER_API size_t coffer_store_source_count(coffer_store *s);
 COFFER_API int coffer_store_source(coffer_store *s, size_t i,
                                    coffer_source_info *out);
+/* What to show for source i (NUL-terminated into buf of size n): its name,
+ * and for an etcd source "@REVISION" of the value last read plus
+ * " (cached copy from N min ago)" when the last-known-good cache served
+ * it. Never a credential. Returns 0 or COFFER_EINVAL. */
+COFFER_API int coffer_store_source_describe(coffer_store *s, size_t i,
+                                            char *buf, size_t n);
 
 /* Root keys that a later source shadowed: how many, and entry i (key, the
  * winning source's name and the shadowed one's). A key defined in three
@@ -801,8 +809,10 @@ typedef struct coffer_watch_options {
 COFFER_API int coffer_store_watch(coffer_store *s,
                                   const coffer_watch_options *opt,
                                   coffer_error *err);
-/* The descriptor to poll for readability: the inotify descriptor, or -1
- * when polling (or not watched): then rely on the timeout alone. */
+/* The descriptor to poll for readability: the inotify descriptor (joined
+ * in an epoll descriptor with the etcd watch threads' eventfd when there
+ * are etcd sources; the eventfd alone when polling), or -1 when polling
+ * without etcd sources (or not watched): then rely on the timeout alone. */
 COFFER_API int coffer_store_watch_fd(coffer_store *s);
 /* Milliseconds until the next poll or debounce deadline; -1 for none. */
 COFFER_API int coffer_store_watch_timeout(coffer_store *s);
@@ -814,6 +824,51 @@ COFFER_API int coffer_store_watch_timeout(coffer_store *s);
 COFFER_API int coffer_store_watch_process(coffer_store *s, coffer_error *err);
 /* Stops watching (joins the helper thread, closes fds). */
 COFFER_API void coffer_store_unwatch(coffer_store *s);
+
+/* ------------------------------------------------------------------------
+ * Remote sources: writing to etcd (coffer push, coffer history)
+ *
+ * url is etcd://HOST:PORT[,HOST:PORT...]/KEY or etcds://... . Connection
+ * options come from the environment (COFFER_ETCD_CACERT, COFFER_ETCD_CERT,
+ * COFFER_ETCD_KEY, COFFER_ETCD_USER, COFFER_ETCD_PASSWORD_FILE,
+ * COFFER_ETCD_TIMEOUT_MS; see coffer(1)). Members are tried in order.
+ * Errors: COFFER_EREMOTE (no member reachable, every one named),
+ * COFFER_EPERM (credentials refused), COFFER_ECONFIG (bad url, or coffer
+ * built without etcd support / libcurl.so.4 missing).
+ * ------------------------------------------------------------------------ */
+
+enum coffer_push_flags {
+    COFFER_PUSH_FORCE = 1u << 0 /* write without the compare-and-swap */
+};
+
+/* Validates toml (len bytes; COFFER_ESYNTAX with line and column, nothing
+ * written), then writes it as the key's value with a transaction that
+ * compares the key's mod_revision with expect (or, when expect < 0, with
+ * the mod_revision read just before; 0 means "the key must not exist").
+ * A concurrent writer that got in between makes it fail with
+ * COFFER_ECONFLICT and nothing is written. COFFER_PUSH_FORCE writes
+ * unconditionally. *revision (may be NULL) gets the new revision. */
+COFFER_API int coffer_remote_push(const char *url, const char *toml,
+                                  size_t len, unsigned flags, int64_t expect,
+                                  int64_t *revision, coffer_error *err);
+
+/* One revision of a key, newest first. compacted: the entry marks that
+ * older revisions were compacted away (the other fields are 0). etcd keeps
+ * no modification times. */
+typedef struct coffer_remote_rev {
+    int64_t revision;  /* mod_revision */
+    int64_t version;   /* 1 for the first write since creation */
+    size_t size;       /* bytes of the value (never the value) */
+    int compacted;
+} coffer_remote_rev;
+typedef int (*coffer_remote_rev_fn)(void *ctx, const coffer_remote_rev *r);
+
+/* Calls fn for each revision of the key, newest first, reading earlier
+ * revisions until the key's creation or the compaction point; a non-zero
+ * return from fn stops and is returned. COFFER_ENOKEY if the key does not
+ * exist now. */
+COFFER_API int coffer_remote_history(const char *url, coffer_remote_rev_fn fn,
+                                     void *ctx, coffer_error *err);
 
 #ifdef __cplusplus
 }

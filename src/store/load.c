@@ -1,12 +1,14 @@
 /* load.c - loading sources into layers, merging layers into a snapshot. */
 #include "store/crypt.h"
 #include "store/store_internal.h"
+#include "remote/remote.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -380,6 +382,42 @@ static int parse_into(coffer_loadctx *lc, const char *name, char *buf,
     return coffer_crypt_layer(lc, name, maybe_enc, layer, err);
 }
 
+/* An etcd key: its value is a TOML document, read into locked memory and
+ * parsed like a file; the layer is named etcd://.../KEY@REVISION. */
+static int load_etcd(coffer_loadctx *lc, coffer_source *src,
+                     coffer_layer *layer, coffer_error *err)
+{
+    layer->kind = COFFER_SOURCE_ETCD;
+    char *buf;
+    size_t len, cap;
+    int64_t rev, cached_at;
+    int rc = coffer_etcd_fetch(src->remote, lc->alloc, lc->max_input, &buf,
+                               &len, &cap, &rev, &cached_at, err);
+    if (rc == 0 && cached_at && !lc->finding) {
+        char msg[COFFER_ERROR_MESSAGE_MAX];
+        snprintf(msg, sizeof msg,
+                 "no etcd member reachable: using the cached copy of '%s' "
+                 "(revision %lld, %lld s old)", src->name, (long long)rev,
+                 (long long)(time(NULL) - cached_at));
+        coffer_store_diag(lc->store, src->name, msg);
+    }
+    if (rc == 0) {
+        char name[COFFER_ERROR_PATH_MAX];
+        snprintf(name, sizeof name, "%s@%lld", src->name, (long long)rev);
+        const char *nm = coffer_arena_strndup(lc->arena, name, strlen(name));
+        if (!nm) {
+            coffer_memzero(buf, cap);
+            lc->alloc->release(lc->alloc->ctx, buf, cap);
+            return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
+                                    "out of memory");
+        }
+        layer->name = nm;
+        rc = parse_into(lc, nm, buf, len, cap, layer, err);
+    }
+    atomic_store(&src->found, rc != 1);
+    return rc;
+}
+
 int coffer_layer_load(coffer_loadctx *lc, coffer_source *src,
                       coffer_layer *layer, coffer_error *err)
 {
@@ -399,6 +437,8 @@ int coffer_layer_load(coffer_loadctx *lc, coffer_source *src,
         return parse_into(lc, src->name, buf, src->text_len, src->text_len + 1,
                           layer, err);
     }
+    if (src->kind == COFFER_SOURCE_ETCD)
+        return load_etcd(lc, src, layer, err);
     coffer_source_kind kind = (coffer_source_kind)src->kind;
     struct stat st;
     if (kind == COFFER_SOURCE_AUTO) {

@@ -2,6 +2,7 @@
  * [secrets] files from config.toml, the default files, then
  * $CREDENTIALS_DIRECTORY, $COFFER_SECRETS and texts added in memory. */
 #include "store/store_internal.h"
+#include "remote/remote.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ const char *coffer_source_kind_name(coffer_source_kind k)
     case COFFER_SOURCE_FLAT: return "flat";
     case COFFER_SOURCE_TEXT: return "text";
     case COFFER_SOURCE_AUTO: return "auto";
+    case COFFER_SOURCE_ETCD: return "etcd";
     case COFFER_SOURCE_DOTENV: return "dotenv";
     }
     return "unknown";
@@ -85,12 +87,40 @@ static int grow_sources(coffer_source **arr, size_t *n, size_t *cap)
     return 0;
 }
 
+/* Adds an etcd source: the URL is its path and name. */
+static int add_etcd(coffer_store *s, const char *p, size_t n,
+                    coffer_error *err)
+{
+    if (grow_sources(&s->sources, &s->nsources, &s->capsources))
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    coffer_etcd *e;
+    int rc = coffer_etcd_new(p, n, &e, err);
+    if (rc)
+        return rc;
+    char *name = strdup(coffer_etcd_name(e));
+    if (!name) {
+        coffer_etcd_free(e);
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    coffer_source *src = &s->sources[s->nsources++];
+    memset(src, 0, sizeof *src);
+    src->path = name;
+    src->name = name;
+    src->kind = COFFER_SOURCE_ETCD;
+    src->remote = e;
+    atomic_init(&src->resolved, (int)COFFER_SOURCE_ETCD);
+    atomic_init(&src->found, 0);
+    return 0;
+}
+
 /* Adds a path source (AUTO, FLAT with a "flat:" prefix, DOTENV with a
  * "dotenv:" prefix). */
 static int add_path(coffer_store *s, const char *p, size_t n, bool force_flat,
                     coffer_error *err)
 {
     coffer_source_kind kind = COFFER_SOURCE_AUTO;
+    if (!force_flat && coffer_etcd_is_url(p, n))
+        return add_etcd(s, p, n, err);
     if (force_flat) {
         kind = COFFER_SOURCE_FLAT;
     } else if (n >= 5 && memcmp(p, "flat:", 5) == 0) {
@@ -134,11 +164,8 @@ static int add_entry(coffer_store *s, const char *p, size_t n,
     if (n == 0 || memchr(p, 0, n))
         return coffer_error_set(err, COFFER_ECONFIG, NULL, line, 0,
                                 "empty source path in %s", origin);
-    if (n >= 7 && memcmp(p, "etcd://", 7) == 0)
-        return coffer_error_set(err, COFFER_ECONFIG, NULL, line, 0,
-                                "source '%.*s' in %s: this build does not "
-                                "read etcd:// sources", (int)(n < 200 ? n : 200),
-                                p, origin);
+    if (coffer_etcd_is_url(p, n))
+        return add_etcd(s, p, n, err);
     if ((n >= 5 && memcmp(p, "flat:", 5) == 0) ||
         (n >= 7 && memcmp(p, "dotenv:", 7) == 0))
         return add_path(s, p, n, false, err);
@@ -198,6 +225,8 @@ void coffer_source_free(coffer_store *s, coffer_source *src)
         }
         free(src->name);
     } else {
+        if (src->remote)
+            coffer_etcd_free(src->remote);
         free(src->path);
     }
     memset(src, 0, sizeof *src);
@@ -294,14 +323,23 @@ static int resolve_locked(coffer_store *s, coffer_error *err)
     } else if (s->env_files && *s->env_files) {
         const char *p = s->env_files;
         while (!rc) {
-            const char *c = strchr(p, ':');
-            /* "flat:" and "dotenv:" prefixes and "etcd://" are not
-             * separators. */
-            while (c && ((c - p == 4 && memcmp(p, "flat", 4) == 0) ||
-                         (c - p == 6 && memcmp(p, "dotenv", 6) == 0) ||
-                         (c - p == 4 && memcmp(p, "etcd", 4) == 0 &&
-                          c[1] == '/' && c[2] == '/')))
-                c = strchr(c + 1, ':');
+            /* An etcd URL holds ':'s of its own: it ends at the first
+             * ':' after its key begins. */
+            const char *c;
+            if (coffer_etcd_is_url(p, strlen(p))) {
+                c = p + coffer_etcd_url_span(p);
+                if (!*c)
+                    c = NULL;
+            } else {
+                c = strchr(p, ':');
+                /* "flat:" and "dotenv:" prefixes and "etcd://" are not
+                 * separators. */
+                while (c && ((c - p == 4 && memcmp(p, "flat", 4) == 0) ||
+                             (c - p == 6 && memcmp(p, "dotenv", 6) == 0) ||
+                             (c - p == 4 && memcmp(p, "etcd", 4) == 0 &&
+                              c[1] == '/' && c[2] == '/')))
+                    c = strchr(c + 1, ':');
+            }
             size_t n = c ? (size_t)(c - p) : strlen(p);
             if (n) /* empty entries ("a::b", a trailing ':') are skipped */
                 rc = add_entry(s, p, n, s->env_files_name, 0, err);
@@ -419,7 +457,8 @@ int coffer_store_source(coffer_store *s, size_t i, coffer_source_info *out)
     out->name = src->name;
     coffer_source_kind k = (coffer_source_kind)atomic_load(&src->resolved);
     bool found = atomic_load(&src->found) != 0;
-    if (!atomic_load(&s->loaded_once) && src->kind != COFFER_SOURCE_TEXT) {
+    if (!atomic_load(&s->loaded_once) && src->kind != COFFER_SOURCE_TEXT &&
+        src->kind != COFFER_SOURCE_ETCD) {
         struct stat st;
         found = stat(src->path, &st) == 0;
         if (found && src->kind == COFFER_SOURCE_AUTO &&
@@ -430,6 +469,23 @@ int coffer_store_source(coffer_store *s, size_t i, coffer_source_info *out)
         k = COFFER_SOURCE_FILE;
     out->kind = k;
     out->found = found;
+    return 0;
+}
+
+int coffer_store_source_describe(coffer_store *s, size_t i, char *buf,
+                                 size_t n)
+{
+    if (!s || !buf || !n)
+        return COFFER_EINVAL;
+    if (coffer_store_resolve(s, NULL))
+        return s->res_code;
+    if (i >= s->nsources)
+        return COFFER_EINVAL;
+    const coffer_source *src = &s->sources[i];
+    if (src->kind == COFFER_SOURCE_ETCD)
+        coffer_etcd_describe(src->remote, buf, n);
+    else
+        snprintf(buf, n, "%s", src->name && *src->name ? src->name : src->path);
     return 0;
 }
 
@@ -452,7 +508,8 @@ size_t coffer_store_watch_targets(coffer_store *s, const char ***paths,
         if (s->wt_paths && s->wt_kinds) {
             for (size_t i = 0; i < s->nsources; i++) {
                 coffer_source *src = &s->sources[i];
-                if (src->kind == COFFER_SOURCE_TEXT)
+                if (src->kind == COFFER_SOURCE_TEXT ||
+                    src->kind == COFFER_SOURCE_ETCD) /* watched by its own thread */
                     continue;
                 coffer_source_kind k =
                     (coffer_source_kind)atomic_load(&src->resolved);

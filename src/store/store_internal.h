@@ -26,6 +26,7 @@ typedef struct coffer_source {
     coffer_source_kind kind;    /* as configured (AUTO, FLAT, TEXT) */
     atomic_int resolved;        /* last known kind (AUTO until known) */
     atomic_int found;           /* exists as of the last load or stat */
+    struct coffer_etcd *remote; /* ETCD: the client (src/remote/) */
     char *text;                 /* TEXT: secure copy, text_len bytes + NUL */
     size_t text_len;
     size_t text_cap;

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "store/store_internal.h"
 #include "watch/watch_internal.h"
+#include "remote/remote.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/vfs.h>
 #define COFFER_HAVE_INOTIFY 1
@@ -107,6 +110,13 @@ struct coffer_watch {
      * slot_lock). Freed when the last one goes after the watch stopped. */
     unsigned users;
     bool stopped;
+
+    /* etcd sources: each has its own watch thread (src/remote/etcd.c) that
+     * wakes us through efd; epfd joins efd and ifd into one descriptor for
+     * coffer_store_watch_fd. */
+    int efd, epfd;
+    struct coffer_etcd **etcds;
+    size_t netcds;
 
     bool has_thread;
     pthread_t thread;
@@ -833,6 +843,83 @@ static int do_reload(struct coffer_watch *w, coffer_error *err)
     return 1;
 }
 
+static int sys_fail(coffer_error *err, const char *what);
+
+/* ----------------------------------------------------------------- etcd */
+
+/* True if an etcd watch thread reported a change (drains the eventfd). */
+static bool etcd_pending(struct coffer_watch *w)
+{
+    uint64_t v = 0;
+    ssize_t n;
+    do
+        n = read(w->efd, &v, sizeof v);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof v && v > 0;
+}
+
+/* An etcd value is always whole: reload at once (events that arrive
+ * together still make one reload). */
+static void mark_etcd(struct coffer_watch *w, int64_t now)
+{
+    if (!w->dirty)
+        w->first_dirty = now;
+    w->dirty = true;
+    w->due = now;
+}
+
+static void etcd_stop_all(struct coffer_watch *w)
+{
+    for (size_t i = 0; i < w->netcds; i++)
+        coffer_etcd_watch_stop(w->etcds[i]);
+    free(w->etcds);
+    w->etcds = NULL;
+    w->netcds = 0;
+}
+
+/* Starts one watch thread per etcd source, after the baseline load (they
+ * follow the key from the revision loaded + 1). */
+static int etcd_start_all(struct coffer_watch *w, coffer_error *err)
+{
+    coffer_store *s = w->store;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nsources; i++)
+        n += s->sources[i].kind == COFFER_SOURCE_ETCD;
+    if (!n)
+        return 0;
+    w->etcds = calloc(n, sizeof *w->etcds);
+    if (!w->etcds)
+        return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0, "out of memory");
+#ifdef __linux__
+    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+#endif
+    if (w->efd < 0)
+        return sys_fail(err, "create eventfd");
+#ifdef __linux__
+    if (w->ifd >= 0) {
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = { .events = EPOLLIN };
+        if (w->epfd < 0)
+            return sys_fail(err, "create epoll descriptor");
+        ev.data.fd = w->ifd;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ifd, &ev) < 0)
+            return sys_fail(err, "watch the inotify descriptor");
+        ev.data.fd = w->efd;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0)
+            return sys_fail(err, "watch the eventfd");
+    }
+#endif
+    for (size_t i = 0; i < s->nsources; i++) {
+        if (s->sources[i].kind != COFFER_SOURCE_ETCD)
+            continue;
+        int rc = coffer_etcd_watch_start(s->sources[i].remote, w->efd, err);
+        if (rc)
+            return rc;
+        w->etcds[w->netcds++] = s->sources[i].remote;
+    }
+    return 0;
+}
+
 static int process_locked(struct coffer_watch *w, coffer_error *err)
 {
     int64_t now;
@@ -844,6 +931,8 @@ static int process_locked(struct coffer_watch *w, coffer_error *err)
     }
 #endif
     now = now_ms();
+    if (w->efd >= 0 && etcd_pending(w))
+        mark_etcd(w, now);
     if (w->polling && now >= w->next_poll) {
         if (poll_sigs(w))
             mark_polled(w, now);
@@ -893,6 +982,11 @@ static void watch_free(struct coffer_watch *w)
     names_clear(w->opens, &w->nopens);
     names_clear(w->dones, &w->ndones);
     free(w->opens);
+    etcd_stop_all(w);
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->efd >= 0)
+        close(w->efd);
     free(w->dones);
     if (w->ifd >= 0)
         close(w->ifd);
@@ -954,6 +1048,9 @@ static void watch_stop(struct coffer_watch *w)
         pthread_join(w->thread, NULL);
         w->has_thread = false;
     }
+    /* The etcd objects belong to the store's sources: stop their threads
+     * while the store is certainly alive. */
+    etcd_stop_all(w);
     watch_put(w);
 }
 
@@ -961,13 +1058,18 @@ static void *watch_thread(void *arg)
 {
     struct coffer_watch *w = arg;
     for (;;) {
-        struct pollfd pfd[2];
+        struct pollfd pfd[3];
         nfds_t n = 0;
         pfd[n].fd = w->wake[0];
         pfd[n].events = POLLIN;
         pfd[n++].revents = 0;
         if (w->ifd >= 0) {
             pfd[n].fd = w->ifd;
+            pfd[n].events = POLLIN;
+            pfd[n++].revents = 0;
+        }
+        if (w->efd >= 0) {
+            pfd[n].fd = w->efd;
             pfd[n].events = POLLIN;
             pfd[n++].revents = 0;
         }
@@ -1028,7 +1130,7 @@ int coffer_store_watch(coffer_store *s, const coffer_watch_options *opt,
     if (!w)
         return coffer_error_set(err, COFFER_ENOMEM, NULL, 0, 0,
                                 "out of memory");
-    w->ifd = w->wake[0] = w->wake[1] = -1;
+    w->ifd = w->wake[0] = w->wake[1] = w->efd = w->epfd = -1;
     w->users = 1;
     pthread_mutex_init(&w->mu, NULL);
     w->store = s;
@@ -1087,6 +1189,11 @@ int coffer_store_watch(coffer_store *s, const coffer_watch_options *opt,
     coffer_snapshot *snap = NULL;
     if (coffer_store_acquire(s, &snap, NULL) == 0)
         coffer_snapshot_release(snap);
+    rc = etcd_start_all(w, err);
+    if (rc) {
+        watch_free(w);
+        return rc;
+    }
 
     if (w->opt.flags & COFFER_WATCH_THREAD) {
         if (pipe(w->wake) < 0) {
@@ -1133,7 +1240,8 @@ int coffer_store_watch_fd(coffer_store *s)
     struct coffer_watch *w = watch_get(s);
     if (!w)
         return -1;
-    int fd = w->ifd; /* fixed once the watch is published */
+    /* fixed once the watch is published */
+    int fd = w->epfd >= 0 ? w->epfd : w->ifd >= 0 ? w->ifd : w->efd;
     watch_put(w);
     return fd;
 }

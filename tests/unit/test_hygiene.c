@@ -37,7 +37,7 @@
 #endif
 
 #define MLEN 27 /* "MRK" + 24 hex digits */
-#define NMARK 20
+#define NMARK 22
 #define MASK 0xA5u
 
 static unsigned char pat[NMARK][MLEN]; /* masked markers */
@@ -203,7 +203,7 @@ static void subst(char *out, size_t n, const char *tmpl, int m)
     for (size_t i = 0; tmpl[i] && j + 2 < n; i++) {
         out[j++] = tmpl[i];
         if (tmpl[i] == '@' && tmpl[i + 1] == '0') {
-            out[j++] = "0123456789abcdefghij"[m];
+            out[j++] = "0123456789abcdefghijkl"[m];
             i++;
         }
     }
@@ -599,6 +599,74 @@ static void directory_sources_leave_no_marker(void **state)
     assert_int_equal(scan_set(1u << 16 | 1u << 17 | 1u << 18), 0);
 }
 
+/* An encrypted file (coffer keygen + coffer encrypt, run in child
+ * processes on a file this test wrote with write(2) from secure memory):
+ * decrypted values live in protected pages, the plaintext is in no freed
+ * memory after a reload to a new encrypted value, and nothing is left after
+ * close; a reload without an identity decrypts nothing. */
+static void encrypt_in_child(const char *path, const char *key)
+{
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "r=$(%s/coffer keygen -o '%s' 2>/dev/null || age-keygen -y '%s') && "
+             "%s/coffer encrypt -r \"$r\" '%s' 2>/dev/null",
+             build, key, key, build, path);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void encrypted_file_leaves_no_marker(void **state)
+{
+    (void)state;
+    char path[300], key[300];
+    snprintf(path, sizeof path, "%s/enc-secrets.toml", dir);
+    snprintf(key, sizeof key, "%s/keys.txt", dir);
+    write_tmpl(path, "pw = \"@0\"\n[db]\npassword = \"@0-db\"\n", 20);
+    encrypt_in_child(path, key);
+    setenv("COFFER_AGE_KEY_FILE", key, 1);
+    const char *paths[] = { path };
+    coffer_store_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.paths = paths;
+    opt.path_count = 1;
+    opt.flags = COFFER_STORE_NO_ENV_SOURCES;
+    coffer_store *s;
+    coffer_error err;
+    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
+    coffer_snapshot *snap;
+    assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
+    const char *str;
+    size_t len;
+    assert_int_equal(coffer_snapshot_get_string(snap, "pw", &str, &len, &err), 0);
+    assert_true(is_marker(str, len, 20));
+    assert_protected(str, "decrypted value");
+    coffer_section sec;
+    assert_int_equal(coffer_snapshot_section(snap, "db", &sec, &err), 0);
+    assert_true(starts_with_marker(sec.values[0], strlen(sec.values[0]), 20));
+    coffer_section_release(&sec);
+    coffer_snapshot_release(snap);
+    assert_true(scan(20) >= 1); /* control: the live snapshot is seen */
+
+    write_tmpl(path, "pw = \"@0\"\n[db]\npassword = \"@0-db\"\n", 21);
+    encrypt_in_child(path, key); /* the existing identity is kept */
+    assert_int_equal(coffer_store_reload(s, &err), 0);
+    assert_int_equal(coffer_store_get_string(s, "pw", &str, &err), 0);
+    assert_true(is_marker(str, strlen(str), 21));
+    assert_int_equal(scan(20), 0); /* the old decrypted values are wiped */
+    coffer_store_close(s);
+    assert_int_equal(scan_set(1u << 20 | 1u << 21), 0);
+
+    /* Without an identity nothing is decrypted, nothing is found. */
+    unsetenv("COFFER_AGE_KEY_FILE");
+    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
+    assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
+    assert_int_equal(coffer_snapshot_get_string(snap, "pw", &str, &len, &err),
+                     COFFER_ECRYPTO);
+    assert_int_equal(scan(21), 0);
+    coffer_snapshot_release(snap);
+    coffer_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +676,7 @@ int main(void)
         cmocka_unit_test(plain_memory_store_leaves_no_marker),
         cmocka_unit_test(secret_pages_locked_and_not_dumped),
         cmocka_unit_test(directory_sources_leave_no_marker),
+        cmocka_unit_test(encrypted_file_leaves_no_marker),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -146,6 +146,15 @@ static void suggest(const coffer_snapshot *snap, const char *path,
                     char *out, size_t outn)
 {
     out[0] = '\0';
+    /* `get db.key` where the root has the key "db.key" itself: the user
+     * forgot the quotes. */
+    size_t whole = strlen(path);
+    if (memchr(path, '.', whole) &&
+        coffer_table_get(&snap->root, path, whole)) {
+        size_t pos = coffer_path_append_key(out, outn, 0, path, whole);
+        out[pos < outn ? pos : outn - 1] = '\0';
+        return;
+    }
     size_t best = (size_t)-1;
     /* Siblings at the failing level. */
     if (w->fail_key && coffer_value_type(w->parent) == COFFER_TYPE_TABLE) {

@@ -186,4 +186,9 @@ else
 fi
 rm -rf "$RO"
 
+# get dotted.key without quotes, where the root holds the key "dotted.key"
+printf '"dotted.key" = "v"\nother = 1\n' > "$T/dotted.toml"; chmod 600 "$T/dotted.toml"
+c -f "$T/dotted.toml" get dotted.key
+t "dotted_key_hint: a dotted path that is one quoted key suggests the quotes" eval 'rc_is 4 && err_has "did you mean '"'"'\"dotted.key\"'"'"'?"'
+
 finish

@@ -312,7 +312,7 @@ export EDLOG="$T/edlog" EDCANARY="$CANARY" EDDIRS="$P"
 # inotify watch on the project dirs and /tmp: any file created or written
 # there during the edit is checked for the plaintext at once
 cat >"$T/watch.py" <<'EOF'
-import ctypes, os, struct, sys, select
+import ctypes, os, stat, struct, sys, select
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.inotify_init1(os.O_NONBLOCK)
 canary = sys.argv[1].encode(); dirs = sys.argv[2:]
@@ -331,8 +331,12 @@ while True:
         w, mask, cookie, ln = struct.unpack_from("iIII", buf, i)
         name = buf[i + 16:i + 16 + ln].rstrip(b"\0").decode(); i += 16 + ln
         p = os.path.join(wd.get(w, "?"), name); seen += 1
-        try:
-            if canary in open(p, "rb").read(): print("LEAK", p, flush=True)
+        try:  # regular files only: valgrind makes FIFOs in /tmp (vgdb)
+            fd2 = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                if stat.S_ISREG(os.fstat(fd2).st_mode) and canary in os.read(fd2, 1 << 24):
+                    print("LEAK", p, flush=True)
+            finally: os.close(fd2)
         except OSError: pass
 print("events", seen, flush=True)
 EOF

@@ -247,6 +247,15 @@ typedef int (*coffer_path_step_fn)(void *ctx, const char *key, size_t n,
                                    long index);
 COFFER_INTERNAL int coffer_path_walk(const char *path, coffer_path_step_fn fn,
                                      void *ctx, coffer_error *err);
+
+/* One step of a path from cur: the member key (n bytes) of a table, or
+ * element index of an array (key NULL). The one resolver behind
+ * coffer_value_seek and the snapshot lookups: returns 0 and sets *next,
+ * COFFER_ENOKEY (no such member / index out of range) or COFFER_ETYPE (cur
+ * is not the container the step needs); *next is NULL then. */
+COFFER_INTERNAL int coffer_value_step(const coffer_value *cur, const char *key,
+                                      size_t n, long index,
+                                      const coffer_value **next);
 /* Only the syntax of a path: 0 or COFFER_EINVAL with the message. */
 COFFER_INTERNAL int coffer_path_check(const char *path, coffer_error *err);
 

@@ -47,22 +47,11 @@ static int step(void *ctx, const char *key, size_t n, long index)
     if (w->status)
         return 1;
     const coffer_value *cur = w->cur;
-    const coffer_value *next = NULL;
-    if (key) {
-        if (coffer_value_type(cur) != COFFER_TYPE_TABLE) {
-            w->status = COFFER_ETYPE;
-            w->fail_key = key;
-            return 1;
-        }
-        next = coffer_table_get(cur, key, n);
-    } else {
-        if (coffer_value_type(cur) != COFFER_TYPE_ARRAY) {
-            w->status = COFFER_ETYPE;
-            w->fail_key = NULL;
-            return 1;
-        }
-        if (index >= 0 && (size_t)index < coffer_array_count(cur))
-            next = coffer_array_at(cur, (size_t)index);
+    const coffer_value *next;
+    if (coffer_value_step(cur, key, n, index, &next) == COFFER_ETYPE) {
+        w->status = COFFER_ETYPE;
+        w->fail_key = key;
+        return 1;
     }
     if (w->buf) {
         w->prefix_end = w->pos;

@@ -514,15 +514,29 @@ typedef struct seek_ctx {
 
 #define SEEK_MISSING 1
 
+int coffer_value_step(const coffer_value *cur, const char *key, size_t n,
+                      long index, const coffer_value **next)
+{
+    *next = NULL;
+    if (key) {
+        if (coffer_value_type(cur) != COFFER_TYPE_TABLE)
+            return COFFER_ETYPE;
+        *next = coffer_table_get(cur, key, n);
+    } else {
+        if (coffer_value_type(cur) != COFFER_TYPE_ARRAY)
+            return COFFER_ETYPE;
+        if (index >= 0 && (size_t)index < coffer_array_count(cur))
+            *next = coffer_array_at(cur, (size_t)index);
+    }
+    return *next ? 0 : COFFER_ENOKEY;
+}
+
 static int seek_step(void *ctx, const char *key, size_t n, long index)
 {
     seek_ctx *s = ctx;
-    const coffer_value *next = NULL;
-    if (key)
-        next = coffer_table_get(s->cur, key, n);
-    else
-        next = coffer_array_at(s->cur, (size_t)index);
-    if (!next)
+    const coffer_value *next;
+    /* seek reports a scalar in the way as "not found", as it always did */
+    if (coffer_value_step(s->cur, key, n, index, &next) != 0)
         return SEEK_MISSING;
     s->cur = next;
     s->found = *s->pos;

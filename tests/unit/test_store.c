@@ -1220,6 +1220,51 @@ static void started_from_home(void **state)
     coffer_store_close(s);
 }
 
+/* One resolver: coffer_value_seek from the snapshot's root and the
+ * snapshot lookup agree on every path - the same value when found; when
+ * not, seek's ENOKEY is the snapshot's ENOKEY or ETYPE, and a malformed
+ * path is EINVAL for both. */
+static void seek_and_snapshot_get_agree(void **state)
+{
+    (void)state;
+    write_at(project_file(),
+             "a = 1\n\"dot.ted\" = \"q\"\narr = [1, [2, 3], {k = \"v\"}]\n"
+             "[db]\nuser = \"u\"\n\"the key\" = 2\n[db.deep]\nx = true\n"
+             "[[servers]]\nhost = \"h0\"\n[[servers]]\nhost = \"h1\"\n", 0600);
+    coffer_store *s = open_default();
+    coffer_snapshot *snap;
+    coffer_error err;
+    assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
+    static const struct { const char *path; int snap_rc; } cases[] = {
+        { "a", 0 }, { "\"dot.ted\"", 0 }, { "arr", 0 }, { "arr[0]", 0 },
+        { "arr[1][1]", 0 }, { "arr[2].k", 0 }, { "db.user", 0 },
+        { "db.\"the key\"", 0 }, { "db.deep.x", 0 }, { "servers[1].host", 0 },
+        { "'db'.user", 0 }, { "nope", COFFER_ENOKEY }, { "db.nope", COFFER_ENOKEY },
+        { "arr[9]", COFFER_ENOKEY }, { "servers[2].host", COFFER_ENOKEY },
+        { "a.b", COFFER_ETYPE }, { "db[0]", COFFER_ETYPE }, { "arr[0].x", COFFER_ETYPE },
+        { "db.", COFFER_EINVAL }, { "arr[", COFFER_EINVAL }, { "a..b", COFFER_EINVAL },
+        { "nope]", COFFER_EINVAL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const coffer_value *v1 = NULL, *v2 = NULL;
+        int r1 = coffer_value_seek(coffer_snapshot_root(snap), cases[i].path, &v1, &err);
+        int r2 = coffer_snapshot_get(snap, cases[i].path, &v2, &err);
+        if (r2 != cases[i].snap_rc)
+            fail_msg("'%s': snapshot %d, expected %d", cases[i].path, r2,
+                     cases[i].snap_rc);
+        if (r2 == 0) {
+            assert_int_equal(r1, 0);
+            assert_ptr_equal(v1, v2);
+        } else if (r2 == COFFER_EINVAL) {
+            assert_int_equal(r1, COFFER_EINVAL);
+        } else {
+            assert_int_equal(r1, COFFER_ENOKEY);
+        }
+    }
+    coffer_snapshot_release(snap);
+    coffer_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1251,6 +1296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reload_diff_order_and_same_count, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(memory_lock_failure, sb_setup, sb_teardown),
         cmocka_unit_test_setup_teardown(started_from_home, sb_setup, sb_teardown),
+        cmocka_unit_test_setup_teardown(seek_and_snapshot_get_agree, sb_setup, sb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

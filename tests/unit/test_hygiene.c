@@ -328,6 +328,21 @@ static void control_unwiped_copy_is_found(void **state)
     assert_int_equal(scan(13), 0);
 }
 
+/* A store over the given sources, without the environment's sources. */
+static coffer_store *open_paths(const char *const *paths, size_t n,
+                                unsigned flags)
+{
+    coffer_store_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.paths = paths;
+    opt.path_count = n;
+    opt.flags = COFFER_STORE_NO_ENV_SOURCES | flags;
+    coffer_store *s;
+    coffer_error err;
+    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
+    return s;
+}
+
 /* marks: file, text source, bad reload, then three reloads. */
 static void store_cycle(unsigned flags, const int marks[6])
 {
@@ -336,14 +351,8 @@ static void store_cycle(unsigned flags, const int marks[6])
     write_tmpl(path, secrets_tmpl, marks[0]);
 
     const char *paths[] = { path };
-    coffer_store_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.paths = paths;
-    opt.path_count = 1;
-    opt.flags = COFFER_STORE_NO_ENV_SOURCES | flags;
-    coffer_store *s;
+    coffer_store *s = open_paths(paths, 1, flags);
     coffer_error err;
-    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
     char tmpl[64];
     subst(tmpl, sizeof tmpl, "extra = \"@0\"\n", marks[1]);
     coffer_secbuf text = {0};
@@ -483,14 +492,8 @@ static void secret_pages_locked_and_not_dumped(void **state)
     snprintf(path, sizeof path, "%s/pages.toml", dir);
     write_tmpl(path, secrets_tmpl, 14);
     const char *paths[] = { path };
-    coffer_store_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.paths = paths;
-    opt.path_count = 1;
-    opt.flags = COFFER_STORE_NO_ENV_SOURCES;
-    coffer_store *s;
+    coffer_store *s = open_paths(paths, 1, 0);
     coffer_error err;
-    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
     coffer_secbuf text = {0};
     build(&text, "extra = \"@e\"\n");
     assert_int_equal(coffer_store_add_text(s, "extra", text.data, text.len, &err), 0);
@@ -566,14 +569,8 @@ static void directory_sources_leave_no_marker(void **state)
     write_tmpl(f, "@0\n", 17);
     snprintf(spec, sizeof spec, "flat:%s", flat);
     const char *paths[] = { k8s, spec };
-    coffer_store_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.paths = paths;
-    opt.path_count = 2;
-    opt.flags = COFFER_STORE_NO_ENV_SOURCES;
-    coffer_store *s;
+    coffer_store *s = open_paths(paths, 2, 0);
     coffer_error err;
-    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
     coffer_snapshot *snap;
     assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
     const char *str;
@@ -625,14 +622,8 @@ static void encrypted_file_leaves_no_marker(void **state)
     encrypt_in_child(path, key);
     setenv("COFFER_AGE_KEY_FILE", key, 1);
     const char *paths[] = { path };
-    coffer_store_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.paths = paths;
-    opt.path_count = 1;
-    opt.flags = COFFER_STORE_NO_ENV_SOURCES;
-    coffer_store *s;
+    coffer_store *s = open_paths(paths, 1, 0);
     coffer_error err;
-    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
     coffer_snapshot *snap;
     assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
     const char *str;
@@ -658,7 +649,7 @@ static void encrypted_file_leaves_no_marker(void **state)
 
     /* Without an identity nothing is decrypted, nothing is found. */
     unsetenv("COFFER_AGE_KEY_FILE");
-    assert_int_equal(coffer_store_open(&opt, &s, &err), 0);
+    s = open_paths(paths, 1, 0);
     assert_int_equal(coffer_store_acquire(s, &snap, &err), 0);
     assert_int_equal(coffer_snapshot_get_string(snap, "pw", &str, &len, &err),
                      COFFER_ECRYPTO);
